@@ -1,0 +1,287 @@
+"""Command line: ``python -m aevae_core {train,runs,worker} ...``.
+
+    python -m aevae_core train --dataset digits --model vae --latent-dim 2 --epochs 10
+    python -m aevae_core train --background ...     # queue it; a worker or the app runs it
+    python -m aevae_core runs list --json
+    python -m aevae_core runs show RUN_ID --json
+    python -m aevae_core worker                      # run queued jobs without the app
+
+A bad value exits with code 2 and one line naming the flag and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, NoReturn
+
+from aevae_core.config import (
+    ARCHS,
+    DATASETS,
+    DEVICES,
+    HELP,
+    MODELS,
+    NOISE_TYPES,
+    OPTIMIZERS,
+    RECONS,
+    ConfigError,
+    TrainConfig,
+    parse_hidden,
+    validate,
+)
+
+# Which flag sets which TrainConfig field (the flag is the field with dashes).
+CONFIG_FLAGS: dict[str, dict[str, Any]] = {
+    "dataset": {"choices": DATASETS},
+    "data_path": {"metavar": "PATH"},
+    "max_samples": {"type": int},
+    "val_fraction": {"type": float},
+    "model": {"choices": MODELS},
+    "arch": {"choices": ARCHS},
+    "latent_dim": {"type": int},
+    "hidden": {"type": str, "metavar": "N,N,..."},
+    "beta": {"type": float},
+    "kl_warmup": {"type": int, "metavar": "EPOCHS"},
+    "recon": {"choices": RECONS},
+    "l1_code": {"type": float},
+    "noise": {"type": float},
+    "noise_type": {"choices": NOISE_TYPES},
+    "optimizer": {"choices": OPTIMIZERS},
+    "lr": {"type": float},
+    "momentum": {"type": float},
+    "weight_decay": {"type": float},
+    "batch_size": {"type": int},
+    "epochs": {"type": int},
+    "seed": {"type": int},
+    "device": {"choices": DEVICES},
+    "threads": {"type": int},
+    "log_every": {"type": int},
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def bad_value(field_name: str, message: str) -> NoReturn:
+    print(f"aevae: error: {flag(field_name)}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="aevae", description="Train and inspect autoencoders.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    train = sub.add_parser("train", help="train a model (foreground, or --background)")
+    defaults = TrainConfig()
+    for name, kwargs in CONFIG_FLAGS.items():
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if name == "hidden" else default
+        train.add_argument(
+            flag(name), dest=name, default=None, help=f"{HELP.get(name, '')} (default: {shown})",
+            **kwargs,
+        )  # fmt: skip
+    train.add_argument("--data-dir", help="dataset folder (default: $AEVAE_DATA_DIR or ./data)")
+    train.add_argument("--runs-dir", help="run store (default: $AEVAE_RUNS_DIR or ./runs)")
+    train.add_argument("--background", action="store_true", help="queue it and return the run id")
+    train.add_argument("--json", action="store_true", help="last stdout line is a JSON summary")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    runs = sub.add_parser("runs", help="list or show stored runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True, parser_class=Parser)
+    for name in ("list", "show", "delete", "resume", "cancel"):
+        p = runs_sub.add_parser(name)
+        if name != "list":
+            p.add_argument("run_id")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--runs-dir")
+
+    worker = sub.add_parser("worker", help="run queued jobs until stopped (Ctrl-C)")
+    worker.add_argument("--runs-dir")
+    worker.add_argument("--data-dir")
+    worker.add_argument("--max-workers", type=int, default=None)
+    worker.add_argument(
+        "--exit-when-idle", action="store_true", help="stop when the queue is empty"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {}
+    for name in CONFIG_FLAGS:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name == "hidden":
+            try:
+                value = parse_hidden(value)
+            except ConfigError as exc:
+                bad_value(name, exc.message)
+        values[name] = value
+    config = TrainConfig(**values)
+    try:
+        return validate(config)
+    except ConfigError as exc:
+        bad_value(exc.field, exc.message)
+
+
+def _store(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep --help fast
+    from aevae_core.store import RunStore
+
+    return RunStore(args.runs_dir)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.data_dir:
+        os.environ["AEVAE_DATA_DIR"] = args.data_dir
+    store = _store(args)
+    if args.background:
+        from aevae_core.jobs import submit_to_store
+
+        run_id = submit_to_store(store, config)
+        print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
+        return 0
+
+    from aevae_core.runner import execute_run
+    from aevae_core.train import resolve_device
+
+    try:
+        resolve_device(config.device)
+    except ValueError as exc:
+        bad_value("device", str(exc))
+    run_id = store.create_run(config, status="running")
+    bar = _progress_bar(disabled=args.quiet)
+    result = execute_run(store, run_id, stop=lambda: False, on_step=bar.step, on_epoch=bar.epoch)
+    bar.close()
+    run = store.get_run(run_id)
+    history = store.metrics(run_id, "epoch")
+    summary = {
+        "run_id": run_id,
+        "status": run["status"],
+        "reason": run["reason"],
+        "history": history,
+        "train_samples_per_s": result.train_samples_per_s if result else 0.0,
+        "run_dir": str(store.run_dir(run_id)),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"run {run_id}: {run['status']}" + (f" ({run['reason']})" if run["reason"] else ""))
+        if history:
+            last = history[-1]
+            print(f"epoch {last['epoch']}: val loss {last['val_loss']:.3f} nats/image")
+    return 0 if run["status"] == "completed" else 1
+
+
+class _progress_bar:  # noqa: N801 - used like a function
+    def __init__(self, disabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, disable=disabled, unit="step", file=sys.stderr)
+
+    def step(self, m: dict) -> None:
+        self.bar.total = m["total_steps"]
+        self.bar.n = m["step"]
+        self.bar.set_description(f"epoch {m['epoch']}")
+        self.bar.set_postfix(loss=f"{m['loss']:.2f}", refresh=False)
+        self.bar.refresh()
+
+    def epoch(self, rec: dict) -> None:
+        self.bar.write(
+            f"epoch {rec['epoch']}: train {rec['train_loss']:.3f}  val {rec['val_loss']:.3f} "
+            f"(recon {rec['val_recon']:.3f}, KL {rec['val_kl']:.3f}) nats/image",
+            file=sys.stderr,
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+RUN_SUMMARY_KEYS = ("id", "status", "dataset", "model", "latent_dim", "created", "last_epoch",
+                    "val_loss")  # fmt: skip
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from aevae_core.store import RunNotFound
+
+    store = _store(args)
+    if args.runs_command == "list":
+        runs = [{k: r[k] for k in RUN_SUMMARY_KEYS} for r in store.list_runs()]
+        if args.json:
+            print(json.dumps(runs))
+        else:
+            for r in runs:
+                loss = f"{r['val_loss']:.3f}" if r["val_loss"] is not None else "-"
+                print(f"{r['id']}  {r['status']:<11} {r['dataset']:<13} {r['model']:<4} "
+                      f"z={r['latent_dim']:<3} epoch {r['last_epoch']:<4} val {loss}")  # fmt: skip
+        return 0
+    try:
+        run = store.get_run(args.run_id)
+    except RunNotFound as exc:
+        print(f"aevae: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.runs_command == "show":
+        out = {k: v for k, v in run.items() if k != "config"}
+        out["config"] = json.loads(run["config"])
+        out["history"] = store.metrics(args.run_id, "epoch")
+        print(json.dumps(out) if args.json else json.dumps(out, indent=2))
+    elif args.runs_command == "delete":
+        store.delete_run(args.run_id)
+        print(f"deleted {args.run_id}")
+    elif args.runs_command == "cancel":
+        print(store.request_cancel(args.run_id))
+    elif args.runs_command == "resume":
+        try:
+            store.requeue_for_resume(args.run_id)
+        except ValueError as exc:
+            print(f"aevae: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"queued {args.run_id} to resume; a worker or the app will continue it")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from aevae_core.jobs import JobManager
+
+    if args.data_dir:
+        os.environ["AEVAE_DATA_DIR"] = args.data_dir
+    manager = JobManager(args.runs_dir, max_workers=args.max_workers)
+    print(f"worker: up to {manager.max_workers} jobs at once from {manager.store.root}",
+          file=sys.stderr)  # fmt: skip
+    try:
+        manager.serve(exit_when_idle=args.exit_when_idle)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        manager.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from aevae_core.data import DatasetError
+
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+        return cmd_worker(args)
+    except DatasetError as exc:
+        print(f"aevae: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aevae: interrupted", file=sys.stderr)
+        return 130

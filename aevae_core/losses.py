@@ -1,0 +1,121 @@
+"""Loss terms of the AE and the VAE, in nats per image (sum over pixels, mean over images).
+
+That convention is the one of the canonical PyTorch and Keras VAE examples, so numbers
+shown here compare with theirs. References:
+
+* Kingma & Welling (2014), "Auto-Encoding Variational Bayes", Appendix B: the analytic KL
+  between a diagonal Gaussian posterior and the N(0, I) prior.
+* Higgins et al. (2017), "beta-VAE": the weight beta on the KL term.
+* Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders": the k-sample
+  bound used to estimate log p(x), and the "active units" statistic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from aevae_core.models import AEOutput, Autoencoder
+
+LOG2 = math.log(2.0)
+
+
+def reconstruction_per_image(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """-log p(x|z) per image, summed over pixels: shape (N,).
+
+    * ``bce``: Bernoulli likelihood; ``binary_cross_entropy_with_logits`` is the numerically
+      stable form (log-sum-exp), never log(sigmoid(.)).
+    * ``mse``: sum of squared errors of sigmoid(logits), i.e. a Gaussian likelihood with
+      variance 1/2 up to an additive constant.
+    """
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    else:
+        per_pixel = (torch.sigmoid(logits) - target).square()
+    return per_pixel.flatten(1).sum(1)
+
+
+def reconstruction_sum(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """The batch sum of ``reconstruction_per_image`` with fused reductions (training speed)."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+    return F.mse_loss(torch.sigmoid(logits), target, reduction="sum")
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) per image and latent dimension: shape (N, D).
+
+    Kingma & Welling (2014), Appendix B: -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2).
+    """
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+@dataclass
+class LossTerms:
+    """A named bundle, so loggers and plots treat every model alike (totals over the batch)."""
+
+    loss: torch.Tensor  # the objective being minimised, summed over the batch
+    recon: torch.Tensor  # summed reconstruction term
+    kl: torch.Tensor  # summed KL term (0 for an AE)
+    l1: torch.Tensor  # summed L1 code penalty (0 unless set)
+
+
+def loss_terms(
+    out: AEOutput, target: torch.Tensor, *, recon: str, beta: float, l1_code: float = 0.0
+) -> LossTerms:
+    """recon + beta * KL + l1_code * |z|_1, each summed over the batch (divide by N for means).
+
+    For beta = 1 the first two terms are the negative ELBO:
+    -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)).
+    """
+    recon_sum = reconstruction_sum(out.logits, target, recon)
+    zero = recon_sum.new_zeros(())
+    kl_sum = kl_per_dim(out.mu, out.logvar).sum() if out.logvar is not None else zero
+    l1_sum = out.mu.abs().sum() * l1_code if l1_code > 0 else zero
+    total = recon_sum + l1_sum
+    if out.logvar is not None and beta > 0:
+        total = total + beta * kl_sum
+    return LossTerms(loss=total, recon=recon_sum, kl=kl_sum, l1=l1_sum)
+
+
+def bits_per_dim(nats_per_image: float, n_pixels: int) -> float:
+    """Convert a negative log-likelihood in nats per image to bits per pixel value."""
+    return nats_per_image / (n_pixels * LOG2)
+
+
+@torch.no_grad()
+def importance_weighted_nll(
+    model: Autoencoder, x: torch.Tensor, *, k: int = 50, recon: str = "bce"
+) -> torch.Tensor:
+    """IWAE estimate of -log p(x) per image (nats), with k importance samples.
+
+    log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x)  (Burda et al. 2015,
+    eq. 8); the bound tightens as k grows and equals the ELBO at k = 1.
+    """
+    if not model.variational:
+        raise ValueError("the importance-weighted NLL needs a VAE (an AE has no q(z|x))")
+    mu, logvar = model.encode(x)
+    std = torch.exp(0.5 * logvar)
+    n, d = mu.shape
+    eps = torch.randn(k, n, d, device=x.device, dtype=mu.dtype)
+    z = mu + std * eps  # (k, N, D)
+    logits = model.decode(z.reshape(k * n, d))
+    target = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
+    log_px_z = -reconstruction_per_image(logits, target, recon).view(k, n)
+    log_pz = -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
+    log_qz = -0.5 * (eps.square() + logvar + math.log(2 * math.pi)).sum(-1)
+    log_w = log_px_z + log_pz - log_qz
+    return -(torch.logsumexp(log_w, dim=0) - math.log(k))
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    """Boolean mask (D,): dimension u is active when Cov_x(E_q[z_u]) > threshold.
+
+    Burda et al. (2015), section 5.2; ``mu`` holds E_q[z|x] for many validation images x.
+    """
+    if mu.shape[0] < 2:
+        return torch.zeros(mu.shape[1], dtype=torch.bool)
+    return mu.float().var(dim=0) > threshold

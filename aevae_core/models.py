@@ -1,0 +1,189 @@
+"""Autoencoders: a deterministic AE and a VAE, each with an MLP or a convolutional body.
+
+The method names follow the canonical PyTorch VAE example (``encode``, ``reparameterize``,
+``decode``, ``forward``) so readers recognise them. The decoder returns *logits*; images are
+``torch.sigmoid(logits)``. Both nets adapt to any image shape (C, H, W).
+
+    model = build_model(config, shape=(1, 28, 28))
+    out = model(x)            # AEOutput(logits, z, mu, logvar)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from aevae_core.config import ConfigError, TrainConfig
+
+# Bounds on log sigma^2: exp(-12) ~ 6e-6 and exp(8) ~ 3e3. Keeps exp() and the KL finite
+# when the encoder briefly outputs extreme values early in training.
+LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
+MAX_CONV_CHANNELS = 512
+
+
+@dataclass
+class AEOutput:
+    logits: torch.Tensor  # (N, C, H, W), pre-sigmoid reconstruction
+    z: torch.Tensor  # (N, D), the code fed to the decoder
+    mu: torch.Tensor  # (N, D), the code mean (equals z for an AE)
+    logvar: torch.Tensor | None  # (N, D) for a VAE, None for an AE
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPBody:
+    """Flatten -> hidden layers -> features; and the mirror image back to pixels."""
+
+    def __init__(self, shape: tuple[int, int, int], hidden: tuple[int, ...]) -> None:
+        self.shape = shape
+        n_pixels = math.prod(shape)
+        self.encoder = nn.Sequential(nn.Flatten(), *_relu_stack([n_pixels, *hidden]))
+        self.features = hidden[-1] if hidden else n_pixels
+        self.decoder_hidden = list(reversed(hidden))
+
+    def make_decoder(self, latent_dim: int) -> nn.Module:
+        sizes = [latent_dim, *self.decoder_hidden, math.prod(self.shape)]
+        return nn.Sequential(_mlp(sizes), nn.Unflatten(1, self.shape))
+
+
+def _relu_stack(sizes: list[int]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return layers
+
+
+class ConvBody:
+    """Stride-2 3x3 convolutions (each halves H and W, rounding up), then a linear layer.
+
+    The decoder mirrors it with transposed convolutions whose ``output_padding`` restores
+    each exact size, so odd sizes such as 7x7 round-trip.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], channels: tuple[int, ...]) -> None:
+        c, h, w = shape
+        self.shape = shape
+        self.channels = channels
+        self.sizes = [(h, w)]
+        layers: list[nn.Module] = []
+        n_in = c
+        for n_out in channels:
+            layers += [nn.Conv2d(n_in, n_out, 3, stride=2, padding=1), nn.ReLU()]
+            h, w = (h + 1) // 2, (w + 1) // 2
+            self.sizes.append((h, w))
+            n_in = n_out
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        self.features = channels[-1] * h * w
+
+    def make_decoder(self, latent_dim: int) -> nn.Module:
+        h, w = self.sizes[-1]
+        layers: list[nn.Module] = [
+            nn.Linear(latent_dim, self.features),
+            nn.ReLU(),
+            nn.Unflatten(1, (self.channels[-1], h, w)),
+        ]
+        outs = [*reversed(self.channels[:-1]), self.shape[0]]
+        n_in = self.channels[-1]
+        for i, n_out in enumerate(outs):
+            (h_in, w_in), (h_out, w_out) = self.sizes[-1 - i], self.sizes[-2 - i]
+            pad = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
+            layers.append(nn.ConvTranspose2d(n_in, n_out, 3, 2, 1, output_padding=pad))
+            if i < len(outs) - 1:
+                layers.append(nn.ReLU())
+            n_in = n_out
+        return nn.Sequential(*layers)
+
+
+class Autoencoder(nn.Module):
+    """AE (``variational=False``) or VAE (``variational=True``) around an MLP or conv body."""
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        *,
+        latent_dim: int = 2,
+        hidden: tuple[int, ...] = (256, 128),
+        arch: str = "mlp",
+        variational: bool = True,
+    ) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.latent_dim = latent_dim
+        self.variational = variational
+        body = MLPBody(self.shape, hidden) if arch == "mlp" else ConvBody(self.shape, hidden)
+        self.encoder = body.encoder
+        self.to_mu = nn.Linear(body.features, latent_dim)
+        self.to_logvar = nn.Linear(body.features, latent_dim) if variational else None
+        self.decoder = body.make_decoder(latent_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.encoder(x)
+        mu = self.to_mu(h)
+        if self.to_logvar is None:
+            return mu, None
+        return mu, self.to_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014, section 2.4).
+
+        Sampling only while training; in eval mode the mean is the code, so evaluation
+        views (reconstructions, latent plots) are deterministic.
+        """
+        if logvar is None or not self.training:
+            return mu
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return AEOutput(logits=self.decode(z), z=z, mu=mu, logvar=logvar)
+
+    @torch.no_grad()
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (N, D) -> images (N, C, H, W) in [0, 1]."""
+        return torch.sigmoid(self.decode(z))
+
+
+def build_model(config: TrainConfig, shape: tuple[int, int, int]) -> Autoencoder:
+    """The model a config describes, for images of ``shape``; ConfigError if it can't exist."""
+    hidden = tuple(config.hidden)
+    if config.arch == "conv":
+        if not hidden:
+            raise ConfigError(
+                "hidden", "a conv net needs at least one layer of channels, e.g. 32,64"
+            )
+        if max(hidden) > MAX_CONV_CHANNELS:
+            raise ConfigError(
+                "hidden", f"{max(hidden)} channels; allowed: at most {MAX_CONV_CHANNELS} for conv"
+            )
+        min_side = min(shape[1:])
+        if 2 ** len(hidden) > 2 * min_side:
+            raise ConfigError(
+                "hidden",
+                f"{len(hidden)} conv layers shrink a {shape[1]}x{shape[2]} image below 1 pixel; "
+                f"allowed: at most {max(1, int(math.log2(min_side)) + 1)} layers",
+            )
+    return Autoencoder(
+        shape,
+        latent_dim=config.latent_dim,
+        hidden=hidden,
+        arch=config.arch,
+        variational=config.variational,
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,222 @@
+"""Run one stored run: load its config and data, ``fit`` it, and record everything in the store.
+
+The CLI's foreground ``train`` and the background workers both call ``execute_run``, so a
+run pre-trained from the command line is indistinguishable from one trained in the app.
+
+What is recorded while training:
+* a metrics row every ``log_every`` steps (buffered, flushed at least every second and
+  at every epoch end) and one per epoch;
+* per epoch: ``latest.pt`` (and ``best.pt`` when the validation loss improves), written
+  atomically, and a snapshot (a fixed batch of validation images with reconstructions,
+  and the latent means of a fixed validation sample of up to 2,000 with their labels).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from aevae_core.checkpoint import load_checkpoint, save_checkpoint
+from aevae_core.data import Dataset, load_dataset
+from aevae_core.models import Autoencoder
+from aevae_core.store import RunStore, atomic_write_bytes
+from aevae_core.train import Callbacks, FitResult, fit
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 1.0
+SNAPSHOT_IMAGES = 32
+SNAPSHOT_CODES = 2000
+
+
+def fixed_indices(n: int, k: int, seed: int) -> np.ndarray:
+    """The same k validation indices at every epoch (sorted, drawn from the seed)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.permutation(n)[: min(k, n)])
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def make_snapshot(model: Autoencoder, data: Dataset, seed: int) -> dict[str, np.ndarray]:
+    """Arrays a page can draw without loading the model."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    img_idx = fixed_indices(len(data.val_x), SNAPSHOT_IMAGES, seed)
+    images = data.val_x[torch.from_numpy(img_idx)].to(device)
+    mu, _ = model.encode(images)
+    recons = model.decode_images(mu)
+    code_idx = fixed_indices(len(data.val_x), SNAPSHOT_CODES, seed + 1)
+    codes = torch.cat(
+        [
+            model.encode(data.val_x[torch.from_numpy(chunk)].to(device))[0].float().cpu()
+            for chunk in np.array_split(code_idx, max(1, math.ceil(len(code_idx) / 1024)))
+        ]
+    )
+    model.train(was_training)
+    snap = {
+        "image_idx": img_idx,
+        "images": _to_uint8(images),
+        "recons": _to_uint8(recons),
+        "code_idx": code_idx,
+        "codes": codes.numpy(),
+    }
+    if data.val_y is not None:
+        snap["labels"] = data.val_y[torch.from_numpy(code_idx)].numpy()
+    if data.val_factors is not None:
+        snap["factors"] = data.val_factors[torch.from_numpy(code_idx)].numpy()
+    return snap
+
+
+class StoreRecorder(Callbacks):
+    """Writes a run's progress to the store; optional ``on_step``/``on_epoch`` for a CLI."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        data: Dataset,
+        history: list[dict[str, Any]] | None = None,
+        on_step: Callable[[dict], None] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.store, self.run_id, self.data = store, run_id, data
+        self.config = store.config(run_id)
+        self.history = list(history or [])
+        finite = [h["val_loss"] for h in self.history if math.isfinite(h.get("val_loss", math.nan))]
+        self.best = min(finite) if finite else math.inf
+        self.buffer: list[tuple[str, int, int, dict]] = []
+        self.last_flush = 0.0
+        self._on_step, self._on_epoch = on_step, on_epoch
+
+    def flush(self) -> None:
+        self.store.add_metrics(self.run_id, self.buffer)
+        self.buffer = []
+        self.last_flush = time.monotonic()
+
+    def on_fit_start(self, model: Autoencoder, data: Dataset, total_steps: int) -> None:
+        self.store.update_progress(self.run_id, total_steps=total_steps)
+
+    def on_step(self, metrics: dict[str, Any]) -> None:
+        self.buffer.append(("step", metrics["epoch"], metrics["step"], metrics))
+        now = time.monotonic()
+        if self.last_flush == 0.0 or now - self.last_flush >= FLUSH_INTERVAL_S:
+            self.flush()
+            self.store.update_progress(self.run_id, last_step=metrics["step"])
+        if self._on_step:
+            self._on_step(metrics)
+
+    def on_epoch_end(
+        self, record: dict[str, Any], model: Autoencoder, optimizer: torch.optim.Optimizer
+    ) -> None:
+        epoch = record["epoch"]
+        self.history.append(record)
+        self.store.write_snapshot(
+            self.run_id, epoch, make_snapshot(model, self.data, self.config.seed)
+        )
+        latest = self.store.checkpoint_path(self.run_id, "latest")
+        save_checkpoint(
+            latest, model=model, optimizer=optimizer, config=self.config, epoch=epoch,
+            history=self.history,
+        )  # fmt: skip
+        if record["val_loss"] < self.best:
+            self.best = record["val_loss"]
+            atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest.read_bytes())
+        self.buffer.append(("epoch", epoch, record["step"], record))
+        self.flush()
+        self.store.update_progress(
+            self.run_id, last_epoch=epoch, last_step=record["step"], val_loss=record["val_loss"],
+            best_val_loss=self.best,
+        )  # fmt: skip
+        if self._on_epoch:
+            self._on_epoch(record)
+
+
+class CancelWatcher:
+    """A daemon thread that turns the store's cancel request into a stop flag for ``fit``."""
+
+    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25) -> None:
+        self.event = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, args=(store, run_id, interval), daemon=True
+        )
+        self._thread.start()
+
+    def _watch(self, store: RunStore, run_id: str, interval: float) -> None:
+        while not self._done.wait(interval):
+            try:
+                if store.cancel_requested(run_id):
+                    self.event.set()
+                    return
+            except Exception:  # a busy database must not kill the watcher
+                log.exception("cancel watcher")
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def close(self) -> None:
+        self._done.set()
+
+
+def execute_run(
+    store: RunStore,
+    run_id: str,
+    *,
+    stop: Any = None,
+    on_step: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    data_dir: str | None = None,
+) -> FitResult | None:
+    """Train a run that is already marked running; always leaves it with a final status.
+
+    ``stop`` defaults to the store's cancel request. Errors end the run as "failed" with the
+    reason; they are logged, not raised, except KeyboardInterrupt (the run ends "stopped").
+    """
+    watcher = CancelWatcher(store, run_id) if stop is None else None
+    try:
+        config = store.config(run_id)
+        resume = None
+        if store.get_run(run_id)["resume"]:
+            resume = load_checkpoint(store.checkpoint_path(run_id, "latest"))
+            store.truncate_metrics(run_id, int(resume["epoch"]))
+        data = load_dataset(
+            config.dataset, data_dir=data_dir, seed=config.seed, val_fraction=config.val_fraction,
+            path=config.data_path, max_samples=config.max_samples,
+        )  # fmt: skip
+        recorder = StoreRecorder(
+            store, run_id, data, history=(resume or {}).get("history"),
+            on_step=on_step, on_epoch=on_epoch,
+        )  # fmt: skip
+        result = fit(config, data, recorder, stop or watcher, resume=resume)
+        recorder.flush()
+        store.finish(run_id, result.status, result.reason)
+        return result
+    except KeyboardInterrupt:
+        store.finish(run_id, "stopped", "interrupted from the keyboard (Ctrl-C)")
+        raise
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        store.finish(run_id, "failed", failure_reason(exc))
+        return None
+    finally:
+        if watcher:
+            watcher.close()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One readable line for the UI, with a hint for the failures students meet."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
+        return f"out of memory: {text[:300]}. Try a smaller batch size, hidden layers or dataset."
+    return f"{type(exc).__name__}: {text[:500]}"

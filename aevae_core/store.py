@@ -1,0 +1,342 @@
+"""The run store: SQLite (WAL) for runs, statuses and metrics, plus one folder per run.
+
+Layout under the runs directory (default ``./runs``, env ``AEVAE_RUNS_DIR``)::
+
+    runs.sqlite3                   runs, metrics (WAL mode: readers never block the writer)
+    <run_id>/config.json           the TrainConfig, so the run can always be rebuilt
+    <run_id>/checkpoints/latest.pt the last finished epoch   (written atomically)
+    <run_id>/checkpoints/best.pt   the best validation loss  (written atomically)
+    <run_id>/snapshots/epoch_0001.npz  images, reconstructions and latent codes per epoch
+
+Workers write; the UI only reads. Run ids are made here, never taken from a user as a path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "diverged", "interrupted")
+ACTIVE = ("queued", "running")
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    config TEXT NOT NULL,
+    dataset TEXT, model TEXT, arch TEXT, latent_dim INTEGER, beta REAL, epochs INTEGER,
+    group_id TEXT,
+    created REAL NOT NULL, started REAL, ended REAL,
+    pid INTEGER, host TEXT,
+    last_epoch INTEGER NOT NULL DEFAULT 0,
+    last_step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    val_loss REAL, best_val_loss REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    resume INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, seq);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, step);
+"""
+
+RUN_COLUMNS = (
+    "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
+    "created, started, ended, pid, host, last_epoch, last_step, total_steps, val_loss, "
+    "best_val_loss, cancel_requested, resume"
+)
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("AEVAE_RUNS_DIR", "runs")).resolve()
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def is_run_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(RUN_ID_RE.match(value))
+
+
+class RunNotFound(KeyError):
+    pass
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class RunStore:
+    """Thread-safe handle on one runs directory; cheap to create, one connection per thread."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).resolve() if root else default_runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.sqlite3"
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    # -- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, args).fetchall()
+
+    # -- runs --------------------------------------------------------------------------
+    def create_run(
+        self, config: Any, *, status: str = "queued", group_id: str | None = None
+    ) -> str:
+        """Insert a run for a TrainConfig and write its folder; returns the new run id.
+
+        ``status="running"`` is for a foreground run owned by the calling process.
+        """
+        run_id = new_run_id()
+        folder = self.run_dir(run_id)
+        (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (folder / "snapshots").mkdir(exist_ok=True)
+        config_json = config.to_json()
+        running = status == "running"
+        atomic_write_bytes(folder / "config.json", config_json.encode())
+        with self._connect() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+            db.execute(
+                "INSERT INTO runs (id, seq, status, config, dataset, model, arch, latent_dim, "
+                "beta, epochs, group_id, created, started, pid, host) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id, seq, status, config_json, config.dataset, config.model, config.arch,
+                    config.latent_dim, config.beta, config.epochs, group_id, time.time(),
+                    time.time() if running else None, os.getpid() if running else None,
+                    socket.gethostname() if running else None,
+                ),
+            )  # fmt: skip
+        return run_id
+
+    def run_dir(self, run_id: str) -> Path:
+        if not is_run_id(run_id):
+            raise RunNotFound(f"{run_id!r} is not a run id")
+        return self.root / run_id
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        return dict(rows[0])
+
+    def list_runs(self, *, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
+        args: tuple = ()
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            args = tuple(statuses)
+        return [dict(r) for r in self._query(sql + " ORDER BY seq DESC", args)]
+
+    def queued(self) -> list[dict[str, Any]]:
+        """Queued runs, first in first out."""
+        rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE status='queued' ORDER BY seq")
+        return [dict(r) for r in rows]
+
+    def claim(self, run_id: str, pid: int, host: str) -> bool:
+        """queued -> running, atomically; False when another process got it first."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE runs SET status='running', pid=?, host=?, started=?, reason=NULL "
+                "WHERE id=? AND status='queued' AND cancel_requested=0",
+                (pid, host, time.time(), run_id),
+            )
+            return cur.rowcount == 1
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET pid=? WHERE id=?", (pid, run_id))
+
+    def update_progress(self, run_id: str, **fields: Any) -> None:
+        allowed = {"last_epoch", "last_step", "total_steps", "val_loss", "best_val_loss"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*fields.values(), run_id))
+
+    def finish(
+        self, run_id: str, status: str, reason: str | None = None, *, only_if: tuple = ()
+    ) -> bool:
+        """Set a final status (with the reason for anything but "completed")."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        sql = "UPDATE runs SET status=?, reason=?, ended=?, cancel_requested=0 WHERE id=?"
+        args: tuple = (status, reason, time.time(), run_id)
+        if only_if:
+            sql += f" AND status IN ({','.join('?' * len(only_if))})"
+            args += tuple(only_if)
+        with self._connect() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def request_cancel(self, run_id: str) -> str:
+        """A queued run is removed from the queue ("stopped"); a running one is asked to stop.
+
+        Returns the run's status after the call.
+        """
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE runs SET status='stopped', reason='cancelled before it started', "
+                "ended=? WHERE id=? AND status='queued'",
+                (time.time(), run_id),
+            )
+            if cur.rowcount:
+                return "stopped"
+            db.execute(
+                "UPDATE runs SET cancel_requested=1 WHERE id=? AND status='running'", (run_id,)
+            )
+        return self.get_run(run_id)["status"]
+
+    def cancel_requested(self, run_id: str) -> bool:
+        rows = self._query("SELECT cancel_requested FROM runs WHERE id=?", (run_id,))
+        return bool(rows and rows[0][0])
+
+    def requeue_for_resume(self, run_id: str) -> None:
+        """Put a stopped or interrupted run back in the queue; it continues from its checkpoint."""
+        run = self.get_run(run_id)
+        if run["status"] not in ("interrupted", "stopped", "failed"):
+            raise ValueError(
+                f"run {run_id} is {run['status']}; only interrupted, stopped or "
+                "failed runs can be resumed"
+            )
+        if not self.checkpoint_path(run_id, "latest").exists():
+            raise ValueError(f"run {run_id} has no checkpoint to resume from")
+        with self._connect() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+            db.execute(
+                "UPDATE runs SET status='queued', resume=1, reason=NULL, ended=NULL, pid=NULL, "
+                "seq=?, cancel_requested=0 WHERE id=?",
+                (seq, run_id),
+            )
+
+    def delete_run(self, run_id: str) -> None:
+        folder = self.run_dir(run_id)
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def config(self, run_id: str) -> Any:
+        from aevae_core.config import TrainConfig
+
+        return TrainConfig.from_json(self.get_run(run_id)["config"])
+
+    # -- metrics -----------------------------------------------------------------------
+    def add_metrics(self, run_id: str, rows: list[tuple[str, int, int, dict[str, Any]]]) -> None:
+        """rows: (kind, epoch, step, data) with kind 'step' or 'epoch'."""
+        if not rows:
+            return
+        now = time.time()
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO metrics (run_id, kind, epoch, step, time, data) VALUES (?,?,?,?,?,?)",
+                [(run_id, k, e, s, now, json.dumps(d)) for k, e, s, d in rows],
+            )
+
+    def metrics(self, run_id: str, kind: str = "epoch", *, after_step: int = -1) -> list[dict]:
+        rows = self._query(
+            "SELECT epoch, step, time, data FROM metrics WHERE run_id=? AND kind=? AND step>? "
+            "ORDER BY step, rowid",
+            (run_id, kind, after_step),
+        )
+        out = []
+        for r in rows:
+            d = json.loads(r["data"])
+            d.setdefault("epoch", r["epoch"])
+            d.setdefault("step", r["step"])
+            d["time"] = r["time"]
+            out.append(d)
+        return out
+
+    def truncate_metrics(self, run_id: str, after_epoch: int) -> None:
+        """Drop rows past a checkpoint before resuming, so the history has no duplicates."""
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id=? AND epoch>?", (run_id, after_epoch))
+
+    # -- files -------------------------------------------------------------------------
+    def checkpoint_path(self, run_id: str, which: str = "latest") -> Path:
+        if which not in ("latest", "best"):
+            raise ValueError("checkpoint must be 'latest' or 'best'")
+        return self.run_dir(run_id) / "checkpoints" / f"{which}.pt"
+
+    def snapshot_path(self, run_id: str, epoch: int) -> Path:
+        return self.run_dir(run_id) / "snapshots" / f"epoch_{int(epoch):04d}.npz"
+
+    def snapshot_epochs(self, run_id: str) -> list[int]:
+        folder = self.run_dir(run_id) / "snapshots"
+        if not folder.exists():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("epoch_*.npz"))
+
+    def write_snapshot(self, run_id: str, epoch: int, arrays: dict[str, np.ndarray]) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(self.snapshot_path(run_id, epoch), buf.getvalue())
+
+    def read_snapshot(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+        with np.load(self.snapshot_path(run_id, epoch), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
