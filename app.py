@@ -1,0 +1,28 @@
+"""aevae: learn and explore autoencoders in the browser.
+
+    streamlit run app.py
+
+This file is the entry point: page config, navigation over ``pages/`` and the shared
+sidebar (device, active and queued jobs). Pages are thin; the work is in ``aevae_core``.
+"""
+
+import streamlit as st
+
+from pages.ui.common import render_sidebar
+
+st.set_page_config(page_title="aevae: autoencoders", page_icon="🧭", layout="wide")
+
+PAGES = {
+    "Start": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/learn.py", title="Learn", icon="🎓"),
+    ],
+    "Train": [
+        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+    ],
+}
+
+page = st.navigation(PAGES)
+render_sidebar()
+page.run()

@@ -1,0 +1,109 @@
+"""Runs: every run in the store; filter, open, delete (with confirmation), download."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from aevae_core.store import ACTIVE, STATUSES
+from pages.ui.common import ago, manager, run_label, select_run, selected_run_id, store
+
+st.title("Runs")
+runs = store().list_runs()
+if not runs:
+    st.info("No runs yet: start one on the **Train** page or with `python -m aevae_core train`.")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+statuses = c1.multiselect("Status", STATUSES, key="runs_status")
+datasets = c2.multiselect("Dataset", sorted({r["dataset"] for r in runs}), key="runs_dataset")
+models = c3.multiselect("Model", sorted({r["model"] for r in runs}), key="runs_model")
+shown = [
+    r
+    for r in runs
+    if (not statuses or r["status"] in statuses)
+    and (not datasets or r["dataset"] in datasets)
+    and (not models or r["model"] in models)
+]
+table = pd.DataFrame(
+    {
+        "run": [r["id"] for r in shown],
+        "status": [r["status"] for r in shown],
+        "dataset": [r["dataset"] for r in shown],
+        "model": [r["model"].upper() for r in shown],
+        "latent dim": [r["latent_dim"] for r in shown],
+        "beta": [r["beta"] if r["model"] == "vae" else None for r in shown],
+        "epochs": [f"{r['last_epoch']}/{r['epochs']}" for r in shown],
+        "val loss (nats)": [r["val_loss"] for r in shown],
+        "created": [ago(r["created"]) for r in shown],
+    }
+)
+event = st.dataframe(
+    table,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="runs_table",
+    column_config={"val loss (nats)": st.column_config.NumberColumn(format="%.2f")},
+)
+st.caption(f"{len(shown)} of {len(runs)} runs. Select a row to act on it.")
+
+rows = event.selection.rows if event else []
+run_id = shown[rows[0]]["id"] if rows else selected_run_id()
+run = next((r for r in runs if r["id"] == run_id), None)
+if run is None:
+    st.stop()
+select_run(run["id"])
+st.subheader(run_label(run))
+if run["reason"]:
+    st.caption(f"Reason: {run['reason']}")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.page_link("pages/train.py", label="Open in Train", icon="📈", query_params={"run": run["id"]})
+folder = store().run_dir(run["id"])
+c2.download_button(
+    "config.json",
+    run["config"],
+    f"{run['id']}-config.json",
+    "application/json",
+    key="runs_dl_config",
+)
+metrics = pd.DataFrame(store().metrics(run["id"], "epoch"))
+if not metrics.empty:
+    for col in metrics.columns:
+        if metrics[col].map(lambda v: isinstance(v, list)).any():
+            metrics[col] = metrics[col].map(json.dumps)
+c3.download_button(
+    "metrics.csv",
+    metrics.to_csv(index=False),
+    f"{run['id']}-metrics.csv",
+    "text/csv",
+    key="runs_dl_metrics",
+    disabled=metrics.empty,
+)
+ckpt = store().checkpoint_path(run["id"], "latest")
+if ckpt.exists():
+    c4.download_button(
+        "checkpoint (.pt)",
+        ckpt.read_bytes(),
+        f"{run['id']}.pt",
+        "application/octet-stream",
+        key="runs_dl_ckpt",
+    )
+else:
+    c4.button("checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet")
+
+with st.expander("Delete this run"):
+    if run["status"] in ACTIVE:
+        st.caption("Stop the run before deleting it.")
+        if st.button("Stop", key="runs_stop"):
+            manager().cancel(run["id"])
+            st.rerun()
+    else:
+        confirm = st.checkbox(f"Yes, delete {run['id']} and its files", key="runs_confirm")
+        if st.button("Delete", type="primary", disabled=not confirm, key="runs_delete"):
+            store().delete_run(run["id"])
+            st.session_state.pop("run_id", None)
+            st.query_params.clear()
+            st.toast(f"Deleted {run['id']}")
+            st.rerun()

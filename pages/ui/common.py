@@ -1,0 +1,153 @@
+"""Shared UI pieces for the pages: the job manager, the selected run, the sidebar.
+
+Not a page itself (app.py lists the pages). Everything here is thin glue over aevae_core.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from aevae_core.jobs import JobManager
+from aevae_core.store import ACTIVE, RunNotFound, RunStore, is_run_id
+from aevae_core.system import device_summary
+
+RUN_KEY = "run_id"
+STATUS_ICONS = {
+    "queued": "⏳",
+    "running": "🏃",
+    "completed": "✅",
+    "stopped": "⏹️",
+    "failed": "❌",
+    "diverged": "💥",
+    "interrupted": "⚠️",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def manager() -> JobManager:
+    """One job manager per server process (st.cache_resource), shared by every session."""
+    return JobManager()
+
+
+def store() -> RunStore:
+    return manager().store
+
+
+def get_run(run_id: str | None) -> dict[str, Any] | None:
+    if not is_run_id(run_id):
+        return None
+    try:
+        return store().get_run(run_id)
+    except RunNotFound:
+        return None
+
+
+def selected_run_id() -> str | None:
+    """The run in the URL (?run=...) wins, so a shared link opens the same run."""
+    from_url = st.query_params.get("run")
+    if from_url and get_run(from_url):
+        st.session_state[RUN_KEY] = from_url
+    run_id = st.session_state.get(RUN_KEY)
+    return run_id if get_run(run_id) else None
+
+
+def select_run(run_id: str) -> None:
+    st.session_state[RUN_KEY] = run_id
+    st.query_params["run"] = run_id
+
+
+def run_label(run: dict[str, Any]) -> str:
+    icon = STATUS_ICONS.get(run["status"], "")
+    beta = f" β={run['beta']:g}" if run["model"] == "vae" and run["beta"] != 1 else ""
+    return (
+        f"{icon} {run['model'].upper()}{beta} · z={run['latent_dim']} · {run['dataset']} · "
+        f"{run['id']}"
+    )
+
+
+def run_picker(
+    label: str = "Run", *, key: str, statuses: tuple[str, ...] | None = None
+) -> dict[str, Any] | None:
+    """A selectbox of runs; defaults to the run in the URL, else the latest completed one."""
+    runs = store().list_runs(statuses=statuses)
+    if not runs:
+        return None
+    ids = [r["id"] for r in runs]
+    current = selected_run_id()
+    if current not in ids:
+        completed = [r["id"] for r in runs if r["status"] == "completed"]
+        current = completed[0] if completed else ids[0]
+    by_id = {r["id"]: r for r in runs}
+    chosen = st.selectbox(
+        label, ids, index=ids.index(current), key=key, format_func=lambda i: run_label(by_id[i])
+    )
+    if chosen != st.query_params.get("run"):
+        select_run(chosen)
+    return by_id[chosen]
+
+
+def ago(timestamp: float | None) -> str:
+    if not timestamp:
+        return "-"
+    seconds = max(0, int(time.time() - timestamp))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def render_sidebar() -> None:
+    mgr = manager()
+    with st.sidebar:
+        st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
+        st.caption(f"Up to {mgr.max_workers} job{'s' if mgr.max_workers > 1 else ''} at once")
+        active = mgr.store.list_runs(statuses=ACTIVE)
+        if not active:
+            st.caption("No jobs running.")
+            return
+        st.markdown("**Jobs**")
+        for run in sorted(active, key=lambda r: (r["status"] != "running", r["seq"])):
+            progress = (
+                f"epoch {run['last_epoch']}/{run['epochs']}"
+                if run["status"] == "running"
+                else "queued"
+            )
+            st.page_link(
+                "pages/train.py",
+                label=f"{STATUS_ICONS[run['status']]} {run['model'].upper()} {run['dataset']} "
+                f"· {progress}",
+                query_params={"run": run["id"]},
+            )
+
+
+SUGGESTIONS = {
+    "diverged": "Lower the learning rate (e.g. 10x smaller) or switch to Adam, then train again.",
+    "failed": "Check the message above; a smaller batch size, model or dataset often helps.",
+    "interrupted": "The server stopped while it ran. Resume it from its last checkpoint.",
+    "stopped": "You can resume it from its last checkpoint or start a new run.",
+}
+
+
+def status_message(run: dict[str, Any]) -> None:
+    """The run's status in words, with the reason and a suggestion for every bad ending."""
+    status, reason = run["status"], run["reason"]
+    if status == "completed":
+        st.success(f"Completed {run['last_epoch']} epochs.", icon="✅")
+    elif status == "queued":
+        pos = manager().queue_position(run["id"])
+        st.info(
+            f"Queued{f' (position {pos})' if pos else ''}: it starts when a worker is free.",
+            icon="⏳",
+        )
+    elif status == "running":
+        st.info("Training…", icon="🏃")
+    else:
+        text = f"**{status.capitalize()}**: {reason or 'no reason recorded'}"
+        hint = SUGGESTIONS.get(status)
+        (st.error if status in ("failed", "diverged") else st.warning)(
+            text + (f"\n\n{hint}" if hint else ""), icon=STATUS_ICONS[status]
+        )

@@ -1,0 +1,91 @@
+"""The live panel of a run: status, progress with ETA, loss curves, reconstructions, Stop.
+
+It refreshes itself (``st.fragment(run_every=…)``) only while the run is queued or
+running, and reads nothing but the run store, so a refresh, a second tab or another
+student's browser all show the same run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from aevae_core.figures import image_grid, loss_curves
+from aevae_core.store import ACTIVE
+from pages.ui.common import get_run, manager, status_message, store
+
+REFRESH_S = 0.5
+
+
+def _eta(run: dict) -> str:
+    if not run["started"] or not run["last_step"] or not run["total_steps"]:
+        return ""
+    elapsed = time.time() - run["started"]
+    left = elapsed / run["last_step"] * max(0, run["total_steps"] - run["last_step"])
+    return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
+
+
+def _progress(run: dict, last_step: dict | None) -> None:
+    total = run["total_steps"] or 0
+    step = max(run["last_step"] or 0, last_step["step"] if last_step else 0)
+    epoch = last_step["epoch"] if last_step else run["last_epoch"]
+    text = f"epoch {epoch}/{run['epochs']} · step {step}/{total or '?'}{_eta(run)}"
+    st.progress(min(1.0, step / total) if total else 0.0, text=text)
+
+
+def _reconstructions(run_id: str) -> None:
+    epochs = store().snapshot_epochs(run_id)
+    if not epochs:
+        return
+    snap = store().read_snapshot(run_id, epochs[-1])
+    n = min(16, len(snap["images"]))
+    pairs = np.concatenate([snap["images"][:n], snap["recons"][:n]])
+    st.caption(f"Validation images (top) and their reconstructions (bottom), epoch {epochs[-1]}")
+    st.plotly_chart(
+        image_grid(pairs, ncols=n, height=150),
+        key=f"live_recon_{run_id}",
+        config={"displayModeBar": False},
+    )
+
+
+def _panel(run_id: str) -> None:
+    run = get_run(run_id)
+    if run is None:
+        st.warning("This run no longer exists.")
+        return
+    st.subheader(f"{run['model'].upper()} on {run['dataset']} · {run_id}")
+    status_message(run)
+    steps = store().metrics(run_id, "step")
+    epochs = store().metrics(run_id, "epoch")
+    if run["status"] in ("running", "stopped", "interrupted") or steps:
+        _progress(run, steps[-1] if steps else None)
+    if run["status"] in ACTIVE and st.button("Stop", key=f"stop_{run_id}", icon="⏹️"):
+        manager().cancel(run_id)
+        st.rerun()
+    resumable = run["status"] in ("interrupted", "stopped") and run["last_epoch"] < run["epochs"]
+    if resumable and st.button("Resume from the last checkpoint", key=f"resume_{run_id}"):
+        try:
+            manager().resume(run_id)
+        except ValueError as exc:
+            st.error(str(exc))
+        st.rerun()
+    if steps or epochs:
+        per_epoch = round(run["total_steps"] / run["epochs"]) if run["total_steps"] else 0
+        fig = loss_curves(
+            epochs, steps, variational=run["model"] == "vae", steps_per_epoch=per_epoch
+        )
+        st.plotly_chart(fig, key=f"live_curves_{run_id}")
+    _reconstructions(run_id)
+    if run["status"] not in ACTIVE and st.session_state.get("live_was_active") == run_id:
+        st.session_state.pop("live_was_active")
+        st.rerun()  # a full rerun turns the auto-refresh off
+
+
+def live_panel(run_id: str) -> None:
+    run = get_run(run_id)
+    active = run is not None and run["status"] in ACTIVE
+    if active:
+        st.session_state["live_was_active"] = run_id
+    st.fragment(run_every=REFRESH_S if active else None)(_panel)(run_id)
