@@ -14,12 +14,12 @@ st.set_page_config(page_title="aevae: autoencoders", page_icon="🧭", layout="w
 
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/learn.py", title="Learn", icon="🎓"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
     ],
     "Train": [
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
     ],
 }
 

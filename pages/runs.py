@@ -59,7 +59,12 @@ if run["reason"]:
     st.caption(f"Reason: {run['reason']}")
 
 c1, c2, c3, c4 = st.columns(4)
-c1.page_link("pages/train.py", label="Open in Train", icon="📈", query_params={"run": run["id"]})
+c1.page_link(
+    "pages/train.py",
+    label="Open in Train",
+    icon=":material/monitoring:",
+    query_params={"run": run["id"]},
+)
 folder = store().run_dir(run["id"])
 c2.download_button(
     "config.json",

@@ -20,7 +20,7 @@ with form_col:
         except ConfigError as exc:
             error = exc
     if error is not None:
-        st.error(f"**{error.field}**: {error.message}", icon="🚫")
+        st.error(f"**{error.field}**: {error.message}", icon=":material/block:")
     if st.button(
         "Start training",
         type="primary",
@@ -34,6 +34,9 @@ with form_col:
 with live_col:
     run_id = selected_run_id()
     if run_id is None:
-        st.info("Start a run on the left, or open one from the **Runs** page.", icon="👈")
+        st.info(
+            "Start a run on the left, or open one from the **Runs** page.",
+            icon=":material/arrow_back:",
+        )
     else:
         live_panel(run_id)

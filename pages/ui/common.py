@@ -14,6 +14,24 @@ from aevae_core.jobs import JobManager
 from aevae_core.store import ACTIVE, RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
 
+
+def _use_app_navigation() -> None:
+    """Route every request through app.py's st.navigation, even the very first one.
+
+    Until some session has called st.navigation, Streamlit treats a ``pages/`` folder as a
+    legacy multipage app, so a shared link such as ``/train?run=…`` opened first after a
+    server start would run the page without app.py (no sidebar, no wide layout). Turning
+    that legacy mode off, as st.navigation itself does, and rerunning fixes it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_use_app_navigation()
+
 RUN_KEY = "run_id"
 STATUS_ICONS = {
     "queued": "⏳",
@@ -136,18 +154,18 @@ def status_message(run: dict[str, Any]) -> None:
     """The run's status in words, with the reason and a suggestion for every bad ending."""
     status, reason = run["status"], run["reason"]
     if status == "completed":
-        st.success(f"Completed {run['last_epoch']} epochs.", icon="✅")
+        st.success(f"Completed {run['last_epoch']} epochs.", icon=":material/check_circle:")
     elif status == "queued":
         pos = manager().queue_position(run["id"])
         st.info(
             f"Queued{f' (position {pos})' if pos else ''}: it starts when a worker is free.",
-            icon="⏳",
+            icon=":material/hourglass_top:",
         )
     elif status == "running":
-        st.info("Training…", icon="🏃")
+        st.info("Training…", icon=":material/directions_run:")
     else:
         text = f"**{status.capitalize()}**: {reason or 'no reason recorded'}"
         hint = SUGGESTIONS.get(status)
         (st.error if status in ("failed", "diverged") else st.warning)(
-            text + (f"\n\n{hint}" if hint else ""), icon=STATUS_ICONS[status]
+            text + (f"\n\n{hint}" if hint else ""), icon=":material/error:"
         )

@@ -167,7 +167,10 @@ def config_form() -> TrainConfig | None:
     try:
         hidden = parse_hidden(hidden_text)
     except ConfigError as exc:
-        st.error(f"**{'hidden' if arch == 'mlp' else 'channels'}**: {exc.message}", icon="🚫")
+        st.error(
+            f"**{'hidden' if arch == 'mlp' else 'channels'}**: {exc.message}",
+            icon=":material/block:",
+        )
         return None
     if dataset == "custom" and not data_path:
         return None
@@ -205,7 +208,7 @@ def _custom_data() -> str | None:
     try:
         path = save_upload(upload.getvalue(), suffix=".npz")
     except UploadError as exc:
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/block:")
         return None
     st.session_state[_w("data_path")] = path
     return path
@@ -235,7 +238,7 @@ def dataset_preview(config: TrainConfig | None) -> None:
 
     info = _preview(config.dataset, config.data_path, config.max_samples)
     if "error" in info:
-        st.warning(info["error"], icon="📁")
+        st.warning(info["error"], icon=":material/folder_off:")
         return
     c, h, w = info["shape"]
     classes = f" · {len(info['classes'])} classes" if info["classes"] else ""

@@ -19,19 +19,22 @@ from pages.ui.common import get_run, manager, status_message, store
 REFRESH_S = 0.5
 
 
-def _eta(run: dict) -> str:
-    if not run["started"] or not run["last_step"] or not run["total_steps"]:
+def _eta(steps: list[dict], total: int) -> str:
+    """Remaining time from the step rate so far (start-up time excluded)."""
+    if len(steps) < 2 or not total or steps[-1]["step"] <= steps[0]["step"]:
         return ""
-    elapsed = time.time() - run["started"]
-    left = elapsed / run["last_step"] * max(0, run["total_steps"] - run["last_step"])
+    rate = (steps[-1]["step"] - steps[0]["step"]) / max(1e-6, time.time() - steps[0]["time"])
+    left = max(0, total - steps[-1]["step"]) / rate
     return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
 
 
-def _progress(run: dict, last_step: dict | None) -> None:
+def _progress(run: dict, steps: list[dict]) -> None:
     total = run["total_steps"] or 0
+    last_step = steps[-1] if steps else None
     step = max(run["last_step"] or 0, last_step["step"] if last_step else 0)
     epoch = last_step["epoch"] if last_step else run["last_epoch"]
-    text = f"epoch {epoch}/{run['epochs']} · step {step}/{total or '?'}{_eta(run)}"
+    eta = _eta(steps, total) if run["status"] == "running" else ""
+    text = f"epoch {epoch}/{run['epochs']} · step {step}/{total or '?'}{eta}"
     st.progress(min(1.0, step / total) if total else 0.0, text=text)
 
 
@@ -60,8 +63,10 @@ def _panel(run_id: str) -> None:
     steps = store().metrics(run_id, "step")
     epochs = store().metrics(run_id, "epoch")
     if run["status"] in ("running", "stopped", "interrupted") or steps:
-        _progress(run, steps[-1] if steps else None)
-    if run["status"] in ACTIVE and st.button("Stop", key=f"stop_{run_id}", icon="⏹️"):
+        _progress(run, steps)
+    if run["status"] in ACTIVE and st.button(
+        "Stop", key=f"stop_{run_id}", icon=":material/stop_circle:"
+    ):
         manager().cancel(run_id)
         st.rerun()
     resumable = run["status"] in ("interrupted", "stopped") and run["last_epoch"] < run["epochs"]
