@@ -11,7 +11,8 @@ only when absent; `custom` loads the user's own folder of PNG/JPEG files or an .
 
 Importing this module does no I/O; torchvision, scikit-learn and PIL are imported
 lazily. Raw arrays of file-backed sets are cached in-process, but every returned
-tensor is freshly allocated, so callers may modify it.
+tensor is freshly allocated, so callers may modify it. Bad user data raises
+DatasetError with a message meant for the user.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib.util
 import logging
 import math
 import os
+import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,11 +46,11 @@ class Dataset:
     name: str
     train_x: torch.Tensor
     val_x: torch.Tensor
-    train_y: torch.Tensor | None
+    train_y: torch.Tensor | None  # int64 (N,), None when unlabelled
     val_y: torch.Tensor | None
     class_names: list[str]
     factor_names: list[str] = field(default_factory=list)
-    train_factors: torch.Tensor | None = None
+    train_factors: torch.Tensor | None = None  # float32 (N, F) generative factors
     val_factors: torch.Tensor | None = None
 
     @property
@@ -58,55 +60,55 @@ class Dataset:
 
     @property
     def n_pixels(self) -> int:
-        c, h, w = self.shape
-        return c * h * w
+        return math.prod(self.shape)
 
-    def __repr__(self) -> str:
-        return (f"Dataset(name={self.name!r}, train={len(self.train_x)}, val={len(self.val_x)}, "
-                f"shape={self.shape}, classes={len(self.class_names)}, "
-                f"factors={self.factor_names})")
+    def __repr__(self) -> str:  # the default would print whole tensors
+        return (
+            f"Dataset({self.name!r}, train={len(self.train_x)}, val={len(self.val_x)}, "
+            f"shape={self.shape}, classes={len(self.class_names)}, factors={self.factor_names})"
+        )
 
 
+# fmt: off
 DATASET_NAMES: tuple[str, ...] = (
-    "digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10", "custom")
-
-DATASET_INFO: dict[str, dict] = {
-    "digits": {"title": "Digits (8x8)", "shape": (1, 8, 8), "size": 1797, "download": False,
-               "description": "Tiny 8x8 handwritten digits bundled with scikit-learn; "
-                              "trains in seconds on any laptop."},
-    "sprites": {"title": "Sprites (shapes)", "shape": (1, 32, 32), "size": 20000,
-                "download": False,
-                "description": "Generated squares, ellipses and triangles with known shape, "
-                               "scale, rotation and position: see if the latents find them."},
-    "mnist": {"title": "MNIST", "shape": (1, 28, 28), "size": 70000, "download": True,
-              "description": "The classic 28x28 handwritten digits, 0 to 9."},
-    "fashion-mnist": {"title": "Fashion-MNIST", "shape": (1, 28, 28), "size": 70000,
-                      "download": True,
-                      "description": "28x28 pictures of clothes and shoes in 10 categories."},
-    "kmnist": {"title": "Kuzushiji-MNIST", "shape": (1, 28, 28), "size": 70000,
-               "download": True,
-               "description": "28x28 handwritten cursive Japanese characters in 10 classes."},
-    "cifar10": {"title": "CIFAR-10", "shape": (3, 32, 32), "size": 60000, "download": True,
-                "description": "Small 32x32 colour photos of 10 kinds of objects; "
-                               "much harder to reconstruct."},
-    "custom": {"title": "Your own images", "shape": None, "size": None, "download": False,
-               "description": "A folder of PNG/JPEG images (sub-folders = classes) "
-                              "or an .npz file of arrays."},
+    "digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10", "custom",
+)
+_REGISTRY = {  # name: (title, shape, size, download, description)
+    "digits": ("Digits (8x8)", (1, 8, 8), 1797, False,
+               "Tiny 8x8 handwritten digits bundled with scikit-learn; trains in seconds."),
+    "sprites": ("Sprites (shapes)", (1, 32, 32), 20000, False,
+                "Generated squares, ellipses and triangles with known shape, scale, "
+                "rotation and position."),
+    "mnist": ("MNIST", (1, 28, 28), 70000, True,
+              "The classic 28x28 handwritten digits, 0 to 9."),
+    "fashion-mnist": ("Fashion-MNIST", (1, 28, 28), 70000, True,
+                      "28x28 pictures of clothes and shoes in 10 categories."),
+    "kmnist": ("Kuzushiji-MNIST", (1, 28, 28), 70000, True,
+               "28x28 handwritten cursive Japanese characters in 10 classes."),
+    "cifar10": ("CIFAR-10", (3, 32, 32), 60000, True,
+                "Small 32x32 colour photos of 10 kinds of objects; much harder to reconstruct."),
+    "custom": ("Your own images", None, None, False,
+               "A folder of PNG/JPEG images (sub-folders = classes) or an .npz file of arrays."),
 }
-
-SPRITE_FACTORS = ["shape", "scale", "rotation", "x", "y"]
+DATASET_INFO: dict[str, dict] = {
+    name: dict(zip(("title", "shape", "size", "download", "description"), row, strict=True))
+    for name, row in _REGISTRY.items()
+}
 SPRITE_SHAPES = ["square", "ellipse", "triangle"]
+SPRITE_FACTORS = ["shape", "scale", "rotation", "x", "y"]
 _SPRITE_HALF_SIZE = 0.18  # object half-size as a fraction of the image, times scale
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_MNIST_LIKE = {  # name -> (torchvision class and folder name, class names)
+_MNIST_LIKE = {  # name: (torchvision class = folder name, class names)
     "mnist": ("MNIST", [str(d) for d in range(10)]),
     "fashion-mnist": ("FashionMNIST", ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]),
     "kmnist": ("KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
 }
+# fmt: on
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _MIN_SIDE, _MAX_SIDE = 4, 256
+_SIDES = f"{_MIN_SIDE}x{_MIN_SIDE} to {_MAX_SIDE}x{_MAX_SIDE} (or choose a size to resize to)"
 
 
 def default_data_dir() -> Path:
@@ -115,96 +117,101 @@ def default_data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else Path("data").resolve()
 
 
-def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0,
-                 val_fraction: float = 0.1, path: str | Path | None = None,
-                 max_samples: int = 0, download: bool = True) -> Dataset:
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    path: str | Path | None = None,
+    max_samples: int = 0,
+    download: bool = True,
+) -> Dataset:
     """Load a dataset by name and split it into train/validation deterministically.
 
     max_samples > 0 caps the total number of images used (taken deterministically from
     the seed before splitting). path is required for name == 'custom' (a folder of
-    PNG/JPEG or an .npz file). For MNIST-like sets holding both official splits, the
-    official test split is the validation set and val_fraction is ignored.
+    PNG/JPEG or an .npz file). MNIST-like sets holding both official splits use the
+    official test split for validation (val_fraction ignored, max_samples shared
+    proportionally). Returned tensors are new copies that callers may modify.
     """
     key = str(name).strip().lower().replace("_", "-")
     if key not in DATASET_NAMES:
         raise DatasetError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}.")
     if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction <= 0.5):
         raise DatasetError(f"val_fraction must be in (0, 0.5], got {val_fraction!r}.")
-    if int(max_samples) < 0 or int(max_samples) == 1:
-        raise DatasetError(f"max_samples must be 0 (no cap) or at least 2, got {max_samples}.")
     max_samples = int(max_samples)
+    if max_samples < 0 or max_samples == 1:
+        raise DatasetError(f"max_samples must be 0 (no cap) or at least 2, got {max_samples}.")
     root = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
-    factors, class_names, factor_names = None, [], []
-
+    factors, factor_names = None, []
     if key == "digits":
-        x_np, y_np = _digits_arrays()
-        x, y = torch.from_numpy(x_np.copy()).unsqueeze(1), torch.from_numpy(y_np.copy())
+        x, y = _digits_arrays()
         class_names = [str(d) for d in range(10)]
-    elif key == "sprites":
-        n = min(max_samples, 20000) if max_samples else 20000
-        x, factors = generate_sprites(n, seed=seed)
-        y, class_names, factor_names = factors[:, 0].long(), list(SPRITE_SHAPES), SPRITE_FACTORS[:]
+    elif key == "sprites":  # generate only what is needed; the draw is already random
+        x, factors = generate_sprites(min(max_samples or 20000, 20000), seed=seed)
+        y, class_names, factor_names = factors[:, 0].long(), SPRITE_SHAPES, SPRITE_FACTORS
     elif key in _MNIST_LIKE:
         return _load_mnist_like(key, root, seed, val_fraction, max_samples, download)
     elif key == "cifar10":
-        x_np, y_np, class_names = _load_cifar10(root, download)
-        x, y = _images_to_float(x_np), torch.from_numpy(y_np)
+        x, y, class_names = _load_cifar10(root, download)
+    elif path is None:
+        raise DatasetError("The 'custom' dataset needs a path: a folder of images or an .npz.")
     else:
-        if path is None:
-            raise DatasetError("The 'custom' dataset needs a path: a folder of PNG/JPEG images "
-                               "or an .npz file.")
         x, y, class_names = load_images(path)
-
-    x, y, factors = _cap(x, y, factors, max_samples, seed)
-    (train_x, train_y, train_f), (val_x, val_y, val_f) = _split(x, y, factors, seed, val_fraction)
-    logger.info("loaded %s: %d train, %d val, shape %s", key, len(train_x), len(val_x),
-                tuple(x.shape[1:]))
-    return Dataset(key, train_x, val_x, train_y, val_y, class_names, factor_names,
-                   train_f, val_f)
+    idx = _split_indices(_cap_indices(len(x), max_samples, seed), seed, val_fraction)
+    return _assemble(key, (x, y, factors), (x, y, factors), idx, class_names, factor_names)
 
 
 # ----------------------------------------------------------------------------- helpers
 
-def _images_to_float(arr: np.ndarray) -> torch.Tensor:
-    """uint8 (N,H,W) or (N,H,W,C) -> new float32 (N,C,H,W) tensor in [0, 1]."""
-    t = torch.from_numpy(arr.astype(np.float32)).div_(255.0)  # astype copies: writable
-    return (t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)).contiguous()
 
-
-def _subset_indices(n: int, k: int, seed: int) -> torch.Tensor:
-    """k of n indices, deterministic from seed, in ascending order."""
+def _cap_indices(n: int, max_samples: int, seed: int) -> torch.Tensor:
+    """All n indices, or max_samples of them chosen by seed (ascending)."""
+    if not max_samples or max_samples >= n:
+        return torch.arange(n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))
-    return perm[:k].sort().values
+    return perm[:max_samples].sort().values
 
 
-def _take(t: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
-    return None if t is None else t[idx].contiguous()
-
-
-def _cap(x, y, factors, max_samples: int, seed: int):
-    if not max_samples or max_samples >= len(x):
-        return x, y, factors
-    idx = _subset_indices(len(x), max_samples, seed)
-    return x[idx].contiguous(), _take(y, idx), _take(factors, idx)
-
-
-def _split(x, y, factors, seed: int, val_fraction: float):
-    """Seeded permutation; the first round(N * val_fraction) (at least 1) go to validation."""
-    n = len(x)
+def _split_indices(idx: torch.Tensor, seed: int, val_fraction: float) -> list[torch.Tensor]:
+    """[train, val] of idx by a seeded permutation; round(N * val_fraction) >= 1 are val."""
+    n = len(idx)
     if n < 2:
         raise DatasetError(f"Need at least 2 images to make a train/validation split, got {n}.")
     n_val = min(max(1, round(n * val_fraction)), n - 1)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    parts = []
-    for idx in (perm[n_val:], perm[:n_val]):
-        parts.append((x[idx].contiguous(), _take(y, idx), _take(factors, idx)))
-    return parts
+    perm = idx[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+    return [perm[n_val:], perm[:n_val]]
+
+
+def _take(a: np.ndarray | torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    """Fresh contiguous rows of a tensor or array; uint8 images become float (N,C,H,W)."""
+    if a is None or isinstance(a, torch.Tensor):
+        return None if a is None else a[idx].contiguous()
+    rows = a[idx.numpy()]  # fancy indexing copies, so a cached array is never exposed
+    return _uint8_to_float(rows) if rows.dtype == np.uint8 else torch.from_numpy(rows)
+
+
+def _uint8_to_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N,H,W) or (N,H,W,C) -> new float32 (N,C,H,W) in [0, 1]."""
+    images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(images).astype(np.float32)).div_(255.0)
+
+
+def _assemble(name, train, val, idx, class_names, factor_names=()) -> Dataset:
+    """train/val: (images, labels, factors) sources; idx: [train rows, val rows]."""
+    (tx, ty, tf), (vx, vy, vf) = (
+        [_take(a, i) for a in src] for src, i in zip((train, val), idx, strict=True)
+    )
+    data = Dataset(name, tx, vx, ty, vy, list(class_names), list(factor_names), tf, vf)
+    logger.info("loaded %r", data)
+    return data
 
 
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits as float32 (N,8,8) in [0,1] and int64 labels (read-only)."""
-    # Read the CSV that load_digits reads: importing sklearn itself costs ~1.5 s.
+    """scikit-learn's 8x8 digits: float32 (N,1,8,8) in [0,1], int64 labels (read-only)."""
+    # Read the CSV that load_digits reads: importing sklearn itself takes ~1.5 s.
     spec = importlib.util.find_spec("sklearn")
     csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
     if csv is not None and csv.is_file():
@@ -213,9 +220,8 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     else:
         from sklearn.datasets import load_digits
 
-        bunch = load_digits()
-        pixels, target = bunch.data, bunch.target
-    x = (np.asarray(pixels, dtype=np.float32) / 16.0).reshape(-1, 8, 8)  # values are 0..16
+        pixels, target = load_digits(return_X_y=True)
+    x = (np.asarray(pixels, dtype=np.float32) / 16.0).reshape(-1, 1, 8, 8)  # values 0..16
     y = np.asarray(target).astype(np.int64)
     x.setflags(write=False)
     y.setflags(write=False)
@@ -224,8 +230,10 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- sprites
 
-def generate_sprites(n: int = 20000, *, seed: int = 0,
-                     size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+
+def generate_sprites(
+    n: int = 20000, *, seed: int = 0, size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """dSprites-style shapes: images float32 (n,1,size,size) in {0,1}, factors float32 (n,5).
 
     Factor columns: shape (0=square, 1=ellipse, 2=triangle, as float), scale in [0.5, 1],
@@ -233,89 +241,84 @@ def generate_sprites(n: int = 20000, *, seed: int = 0,
     in [0.2, 0.8]). Factors are drawn row by row, so the first k of n equal those of k.
     """
     if int(n) < 1 or int(size) < 4:
-        raise DatasetError(f"generate_sprites needs n >= 1 and size >= 4, got n={n}, size={size}.")
+        raise DatasetError(f"generate_sprites needs n >= 1 and size >= 4, got {n} and {size}.")
     u = torch.rand(int(n), 5, generator=torch.Generator().manual_seed(seed))
-    factors = torch.stack([
-        torch.clamp(torch.floor(u[:, 0] * 3), max=2),
-        0.5 + 0.5 * u[:, 1],
-        2 * math.pi * u[:, 2],
-        0.2 + 0.6 * u[:, 3],
-        0.2 + 0.6 * u[:, 4],
-    ], dim=1)
-    return render_sprites(factors, size=size), factors
+    low = torch.tensor([0.0, 0.5, 0.0, 0.2, 0.2])
+    factors = low + u * torch.tensor([3.0, 0.5, 2 * math.pi, 0.6, 0.6])
+    factors[:, 0] = factors[:, 0].floor().clamp(max=2)
+    return render_sprites(factors, size=int(size)), factors
 
 
-def render_sprites(factors: torch.Tensor, *, size: int = 32,
-                   chunk: int = 2000) -> torch.Tensor:
+def render_sprites(factors: torch.Tensor, *, size: int = 32, chunk: int = 2000) -> torch.Tensor:
     """Rasterise factor rows (shape, scale, rotation, x, y) to (n,1,size,size) float32.
 
     Each pixel centre is moved into the shape's rotated local frame (u, v) and tested
     against the shape's implicit inside-function, vectorised over a chunk of images.
     """
     factors = factors.to(torch.float32)
-    n = len(factors)
-    images = torch.zeros(n, 1, size, size)
+    images = torch.zeros(len(factors), 1, size, size)
     centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
     grid_x, grid_y = centres.view(1, 1, size), centres.view(1, size, 1)
-    # Triangle: equilateral, circumradius 1.3*s (similar area to the other shapes);
-    # inside = all three edge half-planes; edge normals at 90, 210, 330 degrees.
-    angles = torch.tensor([math.pi / 2, math.pi / 2 + 2 * math.pi / 3,
-                           math.pi / 2 + 4 * math.pi / 3])
-    normals = torch.stack([angles.cos(), angles.sin()], dim=1)
-    for start in range(0, n, chunk):
-        f = factors[start:start + chunk]
-        s = (_SPRITE_HALF_SIZE * f[:, 1]).view(-1, 1, 1)
-        cos, sin = f[:, 2].cos().view(-1, 1, 1), f[:, 2].sin().view(-1, 1, 1)
-        dx, dy = grid_x - f[:, 3].view(-1, 1, 1), grid_y - f[:, 4].view(-1, 1, 1)
-        u, v = cos * dx + sin * dy, cos * dy - sin * dx
-        shape = f[:, 0].round().long().view(-1, 1, 1)
-        square = torch.maximum(u.abs(), v.abs()) <= s
-        ellipse = (u / s) ** 2 + (v / (0.6 * s)) ** 2 <= 1
-        inradius = 0.5 * 1.3 * s
-        triangle = ((u * normals[0, 0] + v * normals[0, 1] <= inradius)
-                    & (u * normals[1, 0] + v * normals[1, 1] <= inradius)
-                    & (u * normals[2, 0] + v * normals[2, 1] <= inradius))
-        inside = torch.where(shape == 0, square, torch.where(shape == 1, ellipse, triangle))
-        images[start:start + chunk, 0] = inside.float()
+    for start in range(0, len(factors), chunk):
+        block, out = factors[start : start + chunk], images[start : start + chunk, 0]
+        for kind in range(len(SPRITE_SHAPES)):  # test each image against its own shape only
+            rows = (block[:, 0] == kind).nonzero().squeeze(1)
+            _, scale, rotation, x, y = block[rows, :, None, None].unbind(1)
+            dx, dy, cos, sin = grid_x - x, grid_y - y, rotation.cos(), rotation.sin()
+            out[rows] = _inside(
+                kind, cos * dx + sin * dy, cos * dy - sin * dx, _SPRITE_HALF_SIZE * scale
+            ).float()
     return images
+
+
+_TRIANGLE_NORMALS = [(math.cos(math.radians(d)), math.sin(math.radians(d))) for d in (90, 210, 330)]
+
+
+def _inside(kind: int, u: torch.Tensor, v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Implicit inside-test in the shape's local frame (u, v); s is the half-size."""
+    if kind == 0:  # square
+        return torch.maximum(u.abs(), v.abs()) <= s
+    if kind == 1:  # ellipse, minor axis 0.6 of the major
+        return (u / s) ** 2 + (v / (0.6 * s)) ** 2 <= 1
+    # equilateral triangle, circumradius 1.3 s (an area like the other shapes): inside all
+    # three edge half-planes n.(u, v) <= inradius = 0.65 s, edge normals at 90/210/330 deg
+    tests = [u * a + v * b <= 0.65 * s for a, b in _TRIANGLE_NORMALS]
+    return functools.reduce(torch.logical_and, tests)
 
 
 # ----------------------------------------------------------------------------- MNIST-like
 
+
 def _find_idx(raw: Path, base: str) -> Path | None:
-    for candidate in (raw / base, raw / f"{base}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((f for f in (raw / base, raw / f"{base}.gz") if f.is_file()), None)
 
 
 def _read_idx(file: Path, magic: int, ndim: int) -> np.ndarray:
-    """Parse one IDX file (.gz or uncompressed): big-endian header, then uint8 data."""
+    """Parse one IDX file (.gz or uncompressed): big-endian int32 header, then uint8 data."""
     try:
-        with (gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb")) as fh:
+        with gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb") as fh:
             blob = fh.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"Cannot read {file}: {exc}. Delete it and place an intact copy "
-                           f"there.") from exc
+        raise DatasetError(f"Cannot read {file} ({exc}); replace it with an intact copy.") from exc
     header = 4 + 4 * ndim
     if len(blob) < header or int.from_bytes(blob[:4], "big") != magic:
-        raise DatasetError(f"{file} is not a valid IDX file (wrong magic number; expected "
-                           f"{magic:#010x}). Delete it and place an intact copy there.")
-    dims = [int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+        raise DatasetError(f"{file} is not an IDX file (magic number is not {magic:#x}).")
+    dims = [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     if len(blob) - header != math.prod(dims):
-        raise DatasetError(f"{file} is truncated or corrupt: header says {dims} but it holds "
-                           f"{len(blob) - header} bytes of data. Replace it with an intact copy.")
+        raise DatasetError(
+            f"{file} is truncated or corrupt: its header says {dims} but it holds "
+            f"{len(blob) - header} bytes of data. Replace it with an intact copy."
+        )
     return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims)
 
 
 @functools.lru_cache(maxsize=8)
 def _idx_pair(images: str, labels: str, _mtimes: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N,H,W), labels int64 (N,)); read-only arrays, cached per file + mtime."""
+    """(images uint8 (N,H,W), labels int64 (N,)); read-only, cached per files and mtimes."""
     x = _read_idx(Path(images), 0x803, 3)
     y = _read_idx(Path(labels), 0x801, 1).astype(np.int64)
     if len(x) != len(y):
-        raise DatasetError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels; "
-                           "the files do not belong together.")
+        raise DatasetError(f"{images} holds {len(x)} images but {labels} {len(y)} labels.")
     y.setflags(write=False)
     return x, y
 
@@ -331,39 +334,33 @@ def _present_splits(raw: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return splits
 
 
-def _load_mnist_like(key: str, root: Path, seed: int, val_fraction: float,
-                     max_samples: int, download: bool) -> Dataset:
+def _load_mnist_like(key, root: Path, seed, val_fraction, max_samples, download) -> Dataset:
     folder, class_names = _MNIST_LIKE[key]
     raw = root / folder / "raw"
-    splits = _present_splits(raw)
-    problem = "downloading was switched off"
-    if not splits and download:
-        problem = _download_torchvision(folder, root)
+    splits, problem = _present_splits(raw), "downloading was switched off"
+    if any(_find_idx(raw, base) for base in _IDX_FILES):
+        problem = "some files are there but no split has both its images and labels"
+    elif download:  # never touch the network when any file is present
+        problem = _download_torchvision(folder, root) or "the download left no files"
         splits = _present_splits(raw)
     if not splits:
         raise DatasetError(
             f"{DATASET_INFO[key]['title']} files not found in {raw}: expected "
             f"{', '.join(_IDX_FILES)} (each may end in .gz; one split, images + labels, is "
             f"enough), and {problem}. Place the files there, or set AEVAE_DATA_DIR to a "
-            f"folder that contains {folder}/raw/.")
-
-    def tensors(arrays, k: int | None):
-        x, y = _images_to_float(arrays[0]), torch.from_numpy(arrays[1].copy())
-        return (x, y, None) if k is None else _cap(x, y, None, k, seed)
-
-    if len(splits) == 2:
-        (n_train, n_val) = (len(splits["train"][0]), len(splits["t10k"][0]))
-        k_train = k_val = None
-        if max_samples and max_samples < n_train + n_val:
-            k_train = min(max(1, round(max_samples * n_train / (n_train + n_val))), max_samples - 1)
-            k_val = max_samples - k_train
-        (train_x, train_y, _), (val_x, val_y, _) = (
-            tensors(splits["train"], k_train), tensors(splits["t10k"], k_val))
-    else:
-        x, y, _ = tensors(next(iter(splits.values())), max_samples or None)
-        (train_x, train_y, _), (val_x, val_y, _) = _split(x, y, None, seed, val_fraction)
-    logger.info("loaded %s from %s: %d train, %d val", key, raw, len(train_x), len(val_x))
-    return Dataset(key, train_x, val_x, train_y, val_y, list(class_names))
+            f"folder that contains {folder}/raw/."
+        )
+    if len(splits) == 1:
+        ((x, y),) = splits.values()
+        idx = _split_indices(_cap_indices(len(x), max_samples, seed), seed, val_fraction)
+        return _assemble(key, (x, y, None), (x, y, None), idx, class_names)
+    (x, y), (x_val, y_val) = splits["train"], splits["t10k"]  # official split
+    n, n_val, k, k_val = len(x), len(x_val), 0, 0
+    if max_samples and max_samples < n + n_val:
+        k = min(max(1, round(max_samples * n / (n + n_val))), max_samples - 1)
+        k_val = max_samples - k
+    idx = [_cap_indices(n, k, seed), _cap_indices(n_val, k_val, seed)]
+    return _assemble(key, (x, y, None), (x_val, y_val, None), idx, class_names)
 
 
 def _download_torchvision(class_name: str, root: Path) -> str:
@@ -377,10 +374,11 @@ def _download_torchvision(class_name: str, root: Path) -> str:
         return ""
     except Exception as exc:  # network errors come in many types; report, don't crash
         logger.warning("download of %s into %s failed: %s", class_name, root, exc)
-        return f"downloading failed ({type(exc).__name__}: {exc})"
+        return f"downloading failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
+
 
 @functools.lru_cache(maxsize=2)
 def _cifar_arrays(root: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -396,26 +394,34 @@ def _cifar_arrays(root: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def _load_cifar10(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     folder = root / "cifar-10-batches-py"
-    expected = "data_batch_1..5, test_batch and batches.meta"
+    expected = f"data_batch_1..5, test_batch and batches.meta in {folder}"
     if folder.exists():  # never touch the network when files are present
         try:
             return _cifar_arrays(str(root))
         except Exception as exc:
-            raise DatasetError(f"CIFAR-10 files in {folder} are incomplete or corrupt ({exc}); "
-                               f"expected {expected}. Delete the folder to download it again "
-                               "or replace the files.") from exc
+            raise DatasetError(
+                f"CIFAR-10 files are incomplete or corrupt ({exc}); expected {expected}. "
+                "Replace them, or delete the folder to download it again."
+            ) from exc
     problem = _download_torchvision("CIFAR10", root) if download else "downloading was off"
     if not problem and folder.exists():
         return _load_cifar10(root, download=False)
-    raise DatasetError(f"CIFAR-10 not found: expected {expected} in {folder}, and "
-                       f"{problem or 'the download left no files'}. Place the files there, or "
-                       "set AEVAE_DATA_DIR to a folder containing cifar-10-batches-py/.")
+    raise DatasetError(
+        f"CIFAR-10 not found: expected {expected}, and {problem or 'the download left no files'}"
+        ". Place the files there, or set AEVAE_DATA_DIR to a folder containing them."
+    )
 
 
 # ----------------------------------------------------------------------------- custom
 
-def load_images(path: str | Path, *, size: int | None = None, max_bytes: int = 200 * 2**20,
-                max_images: int = 50000) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+
+def load_images(
+    path: str | Path,
+    *,
+    size: int | None = None,
+    max_bytes: int = 200 * 2**20,
+    max_images: int = 50000,
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
     """The user's own images: a folder of PNG/JPEG files or an .npz.
 
     A folder holds image files directly (no labels) or one sub-folder of images per class.
@@ -424,136 +430,125 @@ def load_images(path: str | Path, *, size: int | None = None, max_bytes: int = 2
     size, which must lie between 4x4 and 256x256. Bad input raises DatasetError.
     """
     p = Path(path).expanduser()
-    if size is not None and not (_MIN_SIDE <= int(size) <= 1024):
+    size = None if size is None else int(size)
+    if size is not None and not _MIN_SIDE <= size <= 1024:
         raise DatasetError(f"size must be between {_MIN_SIDE} and 1024 pixels, got {size}.")
     if not p.exists():
-        raise DatasetError(f"{p} does not exist; give a folder of PNG/JPEG images or an .npz file.")
+        raise DatasetError(f"{p} does not exist; give a folder of PNG/JPEG images or an .npz.")
     if p.is_dir():
         return _load_folder(p, size, max_bytes, max_images)
     if p.suffix.lower() == ".npz":
         return _load_npz(p, size, max_bytes, max_images)
-    raise DatasetError(f"{p.name} is not supported: give a folder of PNG/JPEG images "
-                       "or an .npz file.")
+    raise DatasetError(f"{p.name} is not supported: give a folder of PNG/JPEG images or an .npz.")
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir()
-                  if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES)
+    """PNG/JPEG files, sorted; hidden ones (e.g. macOS "._x.png" metadata) are skipped."""
+    images = (f for f in folder.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
+    return sorted(f for f in images if f.is_file() and not f.name.startswith("."))
 
 
 def _load_folder(folder: Path, size: int | None, max_bytes: int, max_images: int):
     files, labels, class_names = _image_files(folder), None, []
-    if not files:
-        subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-        per_class = [(d.name, _image_files(d)) for d in subdirs]
-        per_class = [(name, fs) for name, fs in per_class if fs]
+    if not files:  # one sub-folder per class
+        subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and d.name[0] != ".")
+        per_class = [(d.name, fs) for d in subdirs if (fs := _image_files(d))]
         if not per_class:
-            raise DatasetError(f"No PNG/JPEG images found in {folder} (nor in its sub-folders); "
-                               "allowed files end in .png, .jpg or .jpeg.")
+            raise DatasetError(f"No .png, .jpg or .jpeg images in {folder} or its sub-folders.")
         class_names = [name for name, _ in per_class]
         files = [f for _, fs in per_class for f in fs]
         labels = torch.tensor([i for i, (_, fs) in enumerate(per_class) for _ in fs])
-    if len(files) > max_images:
-        raise DatasetError(f"{folder} holds {len(files)} images; at most {max_images} allowed.")
-    total = sum(f.stat().st_size for f in files)
-    if total > max_bytes:
-        raise DatasetError(f"The images in {folder} take {total / 2**20:.1f} MiB; at most "
-                           f"{max_bytes / 2**20:.0f} MiB allowed.")
-    if len(files) < 2:
-        raise DatasetError(f"{folder} holds {len(files)} image; at least 2 are needed.")
-    images = [_open_image(f) for f in files]
-    mode = "L" if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in images) else "RGB"
-    if size is not None:
-        target = (int(size), int(size))
-    else:
-        target = Counter(im.size for im in images).most_common(1)[0][0]
-        if not all(_MIN_SIDE <= side <= _MAX_SIDE for side in target):
-            raise DatasetError(f"Most images in {folder} are {target[0]}x{target[1]} pixels; "
-                               f"allowed are {_MIN_SIDE}x{_MIN_SIDE} to {_MAX_SIDE}x{_MAX_SIDE} "
-                               "(or choose a size to resize to).")
-    arrays = []
-    for f, im in zip(files, images):
-        try:
-            im = _to_mode(im, mode)
-            if im.size != target:
-                im = im.resize(target, resample=_bilinear())
-            arrays.append(np.asarray(im, dtype=np.uint8))
-        except Exception as exc:
-            raise DatasetError(f"Could not convert image {f.name}: {exc}") from exc
-    return _images_to_float(np.stack(arrays)), labels, class_names
+    total_mib, max_mib = sum(f.stat().st_size for f in files) / 2**20, max_bytes / 2**20
+    if total_mib > max_mib:
+        raise DatasetError(f"The images take {total_mib:.1f} MiB; at most {max_mib:.0f} MiB.")
+    if not 2 <= len(files) <= max_images:
+        raise DatasetError(
+            f"{folder} has {len(files)} images; allowed: at least 2 and at most {max_images}."
+        )
+    probes = [_probe_image(f) for f in files]  # headers only: decoding comes one at a time
+    mode = "L" if all(m in ("1", "L", "LA", "I", "I;16", "F") for m, _ in probes) else "RGB"
+    target = (size, size) if size else Counter(wh for _, wh in probes).most_common(1)[0][0]
+    if not all(_MIN_SIDE <= side <= _MAX_SIDE for side in target):
+        raise DatasetError(f"Most images are {target[0]}x{target[1]} pixels; allowed: {_SIDES}.")
+    decoded_mib = len(files) * len(mode) * target[0] * target[1] * 4 / 2**20
+    if decoded_mib > 4 * max_mib:  # the same bound an .npz of uint8 gets
+        raise DatasetError(
+            f"Decoded, the images take {decoded_mib:.0f} MiB; at most {4 * max_mib:.0f}."
+        )
+    arrays = [_decode_image(f, mode, target) for f in files]
+    return _uint8_to_float(np.stack(arrays)), labels, class_names
 
 
-def _bilinear():
-    from PIL import Image
-
-    return Image.Resampling.BILINEAR
-
-
-def _to_mode(im, mode: str):
-    if mode == "L" and im.mode in ("I", "I;16", "F"):  # 16-bit/float grey: rescale, not clip
-        arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I") and arr.max() > 255 else 255.0
-        hi = 1.0 if im.mode == "F" and arr.max() <= 1.0 else hi
-        from PIL import Image
-
-        return Image.fromarray(np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8), "L")
-    return im.convert(mode)
-
-
-def _open_image(file: Path):
+def _probe_image(file: Path) -> tuple[str, tuple[int, int]]:
     from PIL import Image
 
     try:
         with Image.open(file) as im:
             im.verify()
-        with Image.open(file) as im:
-            im.load()
-            return im.copy()
+            return im.mode, im.size
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, bomb errors...
-        raise DatasetError(f"{file.name} is not a readable PNG/JPEG image ({exc}); "
-                           "remove or replace it.") from exc
+        raise DatasetError(f"{file.name} is not a readable PNG/JPEG image ({exc}).") from exc
+
+
+def _decode_image(file: Path, mode: str, target: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W) or (H, W, 3): grey 16-bit/float images rescaled (convert would clip)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as im:
+            if mode == "L" and im.mode in ("I", "I;16", "F"):
+                arr = np.asarray(im, dtype=np.float64)
+                top = 65535 if arr.max() > 255 else 1 if im.mode == "F" and arr.max() <= 1 else 255
+                im = Image.fromarray(np.clip(arr * (255 / top), 0, 255).astype(np.uint8), "L")
+            im = im.convert(mode)
+            im = im if im.size == target else im.resize(target, Image.Resampling.BILINEAR)
+            return np.asarray(im, dtype=np.uint8)
+    except Exception as exc:
+        raise DatasetError(f"{file.name} could not be decoded as an image ({exc}).") from exc
 
 
 def _load_npz(p: Path, size: int | None, max_bytes: int, max_images: int):
-    nbytes = os.path.getsize(p)
+    nbytes, max_mib = os.path.getsize(p), max_bytes / 2**20
     if nbytes > max_bytes:
-        raise DatasetError(f"{p.name} is {nbytes / 2**20:.1f} MiB; at most "
-                           f"{max_bytes / 2**20:.0f} MiB allowed.")
-    with open(p, "rb") as fh:
-        if fh.read(2) != b"PK":
-            raise DatasetError(f"{p.name} is not a valid .npz file (save it with numpy.savez).")
+        raise DatasetError(f"{p.name} is {nbytes / 2**20:.1f} MiB; at most {max_mib:.0f} MiB.")
+    try:  # an .npz is a zip of .npy files: check what it unpacks to before reading it
+        with zipfile.ZipFile(p) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(
+            f"{p.name} is not a valid .npz file (write it with numpy.savez)."
+        ) from exc
+    if unpacked > max_bytes:
+        raise DatasetError(
+            f"{p.name} unpacks to {unpacked / 2**20:.1f} MiB; at most {max_mib:.0f}."
+        )
     try:
         with np.load(p, allow_pickle=False) as archive:
             keys = list(archive.files)
-            if not keys:
-                raise DatasetError(f"{p.name} contains no arrays; save images under key 'x'.")
-            x_key = next((k for k in ("x", "images") if k in keys), keys[0])
+            x_key = next((k for k in ("x", "images") if k in keys), keys[0] if keys else None)
             y_key = next((k for k in ("y", "labels") if k in keys and k != x_key), None)
-            x = archive[x_key]
+            x = archive[x_key] if x_key else None
             y = archive[y_key] if y_key else None
-    except DatasetError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DatasetError(f"{p.name} contains Python objects (pickle), which is not allowed "
-                               "for safety; save plain numeric arrays.") from exc
-        raise DatasetError(f"{p.name} could not be read as an .npz file: {exc}") from exc
     except Exception as exc:
+        if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
+            raise DatasetError(
+                f"{p.name} contains Python objects (pickle), which is not allowed for safety; "
+                "save plain numeric arrays."
+            ) from exc
         raise DatasetError(f"{p.name} could not be read as an .npz file: {exc}") from exc
+    if x is None:
+        raise DatasetError(f"{p.name} contains no arrays; save the images under the key 'x'.")
     images = _validate_npz_images(x, x_key, size, max_images)
     labels, class_names = (None, []) if y is None else _validate_labels(y, y_key, len(images))
     return images, labels, class_names
 
 
-def _validate_npz_images(x: np.ndarray, key: str, size: int | None,
-                         max_images: int) -> torch.Tensor:
+def _validate_npz_images(x: np.ndarray, key: str, size: int | None, max_images: int):
     where = f"Array '{key}'"
     if x.dtype.kind not in "uif":
-        raise DatasetError(f"{where} has dtype {x.dtype}; allowed are uint8 (0..255) or "
-                           "float (0..1).")
+        raise DatasetError(f"{where} has dtype {x.dtype}; allowed: uint8 0..255 or float 0..1.")
     if x.ndim not in (3, 4):
-        raise DatasetError(f"{where} has shape {x.shape}; allowed are (N,H,W), (N,H,W,C) or "
-                           "(N,C,H,W) with C = 1 or 3.")
+        raise DatasetError(f"{where} has shape {x.shape}; allowed: (N,H,W), (N,H,W,C), (N,C,H,W).")
     if x.size == 0:
         raise DatasetError(f"{where} is empty (shape {x.shape}); it needs at least 2 images.")
     if x.ndim == 3:
@@ -561,43 +556,32 @@ def _validate_npz_images(x: np.ndarray, key: str, size: int | None,
     elif x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     elif x.shape[1] not in (1, 3):
-        raise DatasetError(f"{where} has shape {x.shape}: the channel axis must hold 1 or 3 "
-                           "channels, as (N,H,W,C) or (N,C,H,W).")
+        raise DatasetError(f"{where} has shape {x.shape}: the channel axis must hold 1 or 3.")
     n, _, h, w = x.shape
-    if n < 2:
-        raise DatasetError(f"{where} holds {n} image; at least 2 are needed.")
-    if n > max_images:
-        raise DatasetError(f"{where} holds {n} images; at most {max_images} allowed.")
+    if not 2 <= n <= max_images:
+        raise DatasetError(f"{where} holds {n} images; allowed: at least 2, at most {max_images}.")
     if size is None and not (_MIN_SIDE <= h <= _MAX_SIDE and _MIN_SIDE <= w <= _MAX_SIDE):
-        raise DatasetError(f"{where} has {h}x{w} images; allowed are {_MIN_SIDE}x{_MIN_SIDE} "
-                           f"to {_MAX_SIDE}x{_MAX_SIDE} (or choose a size to resize to).")
-    if x.dtype.kind == "f":
-        if not np.isfinite(x).all():
-            raise DatasetError(f"{where} contains NaN or infinite values; allowed are finite "
-                               "floats in [0, 1].")
-        if x.min() < 0 or x.max() > 1:
-            raise DatasetError(f"{where} has float values in [{x.min():.3g}, {x.max():.3g}]; "
-                               "allowed are floats in [0, 1] or uint8 0..255.")
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).clone()
-    else:
-        if x.min() < 0 or x.max() > 255:
-            raise DatasetError(f"{where} has integer values in [{x.min()}, {x.max()}]; "
-                               "allowed are 0..255 (uint8) or floats in [0, 1].")
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) / 255.0
+        raise DatasetError(f"{where} has {h}x{w} images; allowed: {_SIDES}.")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DatasetError(f"{where} contains NaN or infinite values; allowed: floats in [0, 1].")
+    top = 1.0 if x.dtype.kind == "f" else 255.0
+    if x.min() < 0 or x.max() > top:
+        raise DatasetError(
+            f"{where} has values in [{x.min():.4g}, {x.max():.4g}]; allowed: floats in [0, 1] "
+            "or integers 0..255."
+        )
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).div_(top)
     if size is not None and (h, w) != (size, size):
-        t = torch.nn.functional.interpolate(t, size=(int(size), int(size)), mode="bilinear",
-                                            align_corners=False, antialias=True).clamp_(0, 1)
-    return t.contiguous()
+        t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True)
+    return t.clamp_(0, 1).contiguous()
 
 
 def _validate_labels(y: np.ndarray, key: str, n: int) -> tuple[torch.Tensor, list[str]]:
     if y.ndim != 1 or len(y) != n:
-        raise DatasetError(f"Labels '{key}' have shape {y.shape}; expected one label per image, "
-                           f"shape ({n},).")
+        raise DatasetError(f"Labels '{key}' have shape {y.shape}; need one per image: ({n},).")
     if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
         y = y.astype(np.int64)
     if y.dtype.kind not in "iuU":
-        raise DatasetError(f"Labels '{key}' have dtype {y.dtype}; allowed are integers or "
-                           "strings.")
+        raise DatasetError(f"Labels '{key}' have dtype {y.dtype}; allowed: integers or strings.")
     values, inverse = np.unique(y, return_inverse=True)
     return torch.from_numpy(inverse.astype(np.int64).reshape(-1)), [str(v) for v in values]

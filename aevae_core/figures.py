@@ -1,7 +1,9 @@
 """Plotly figure builders: pure functions from arrays and metric rows to ``go.Figure``.
 
 Nothing here reads files or runs a model; pages pass in what the store or the analysis
-functions returned, which keeps every figure testable without Streamlit.
+functions returned, which keeps every figure testable without Streamlit. Charts of numbers
+(KL bars, error histograms, ROC, rate-distortion, overlaid curves) live in ``charts.py`` and
+are re-exported here, so pages import every figure from this module.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from aevae_core.charts import (  # noqa: F401  (re-exported: pages import figures from here)
+    ACTIVE_COLOR,
+    CLASS_COLORS,
+    INACTIVE_COLOR,
+    VIRIDIS,
+    error_bars,
+    error_histogram,
+    kl_bar,
+    overlay_curves,
+    rate_distortion,
+    roc_figure,
+)
 
 TERMS = (("loss", "Total loss"), ("recon", "Reconstruction"), ("kl", "KL divergence"))
 TRAIN_COLOR, VAL_COLOR, STEP_COLOR = "#1f77b4", "#d62728", "rgba(31,119,180,0.35)"
@@ -111,3 +126,168 @@ def image_grid(
         margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
     )
     return fig
+
+
+# -- latent space, mosaics and comparison figures ----------------------------------------
+SCATTERGL_ABOVE = 1000  # WebGL markers beyond this many points
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _png_uri(mosaic: np.ndarray, upscale: int) -> str:
+    """(H, W, C) uint8 -> a PNG data URI, enlarged by nearest neighbour so pixels stay sharp."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    if upscale > 1:
+        mosaic = mosaic.repeat(upscale, axis=0).repeat(upscale, axis=1)
+    img = Image.fromarray(mosaic[:, :, 0] if mosaic.shape[2] == 1 else mosaic)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def mosaic_figure(
+    grid: np.ndarray,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    *,
+    title: str | None = None,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    height: int | None = None,
+    pad: int = 1,
+) -> go.Figure:
+    """Images (R, S, C, H, W) as one labelled mosaic: R rows of S images.
+
+    The mosaic travels as a PNG (``go.Image(source=...)``), far smaller and faster than a
+    JSON array; axes are in the mosaic's pixels, with one tick label per row and column.
+    """
+    grid = _to_uint8(grid)
+    r, s, c, h, w = grid.shape
+    mosaic = tile(grid.reshape(r * s, c, h, w), s, pad)
+    upscale = int(min(8, max(1, math.ceil(400 / mosaic.shape[1]))))
+    fig = go.Figure(
+        go.Image(source=_png_uri(mosaic, upscale), dx=1 / upscale, dy=1 / upscale,
+                 hoverinfo="skip")
+    )  # fmt: skip
+    fig.update_xaxes(
+        showgrid=False, zeroline=False, title_text=x_title, showticklabels=col_labels is not None,
+        tickvals=[j * (w + pad) + w / 2 for j in range(s)], ticktext=list(col_labels or []),
+    )  # fmt: skip
+    fig.update_yaxes(
+        showgrid=False, zeroline=False, title_text=y_title, showticklabels=row_labels is not None,
+        tickvals=[i * (h + pad) + h / 2 for i in range(r)], ticktext=list(row_labels or []),
+        scaleanchor="x",
+    )  # fmt: skip
+    left = 60 if row_labels is not None or y_title else 0
+    bottom = 40 if col_labels is not None or x_title else 0
+    fig.update_layout(
+        title=title,
+        height=height or max(140, int(420 * mosaic.shape[0] / max(mosaic.shape[1], 1)) + 60),
+        margin={"l": left, "r": 0, "t": 30 if title else 5, "b": bottom},
+    )
+    return fig
+
+
+def traversal_figure(
+    grid: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    title: str | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """A traversal grid (R, S, C, H, W): rows are latent dimensions, columns offsets in std."""
+    return mosaic_figure(
+        grid, row_labels, col_labels, title=title, x_title="offset (std)",
+        y_title="latent dimension", height=height,
+    )  # fmt: skip
+
+
+def image_figure(image: np.ndarray, *, title: str | None = None, height: int = 260) -> go.Figure:
+    """One image (C, H, W) as a figure (e.g. the live decode beside the sliders)."""
+    image = np.asarray(image)
+    return mosaic_figure(image[None, None], title=title, height=height)
+
+
+def latent_scatter(
+    coords: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    label_names: Sequence[str] | None = None,
+    color_values: np.ndarray | None = None,
+    color_name: str | None = None,
+    customdata: np.ndarray | None = None,
+    title: str | None = None,
+    axis_titles: tuple[str, str] = ("z1", "z2"),
+    ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    highlight: tuple[float, float] | None = None,
+    height: int = 480,
+) -> go.Figure:
+    """Codes projected to 2-D: one trace per class (legend), or one coloured by a continuous
+    ``color_values`` (e.g. a sprites factor). Each point's ``customdata`` is its index into
+    ``coords`` (or the given ``customdata``), so a selection can be looked up; hover shows
+    the label and the index. ``ranges`` fixes the axes (epoch evolution); ``highlight``
+    marks one point (e.g. a drawn digit) with a star.
+    """
+    coords = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
+    n = len(coords)
+    index = np.arange(n) if customdata is None else np.asarray(customdata)
+    trace_type = go.Scattergl if n > SCATTERGL_ABOVE else go.Scatter
+    size = 4 if n > 2000 else 6
+    fig = go.Figure()
+    if color_values is not None:
+        values = np.asarray(color_values, dtype=np.float32).reshape(-1)
+        fig.add_trace(
+            trace_type(
+                x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=index,
+                name=color_name or "codes", text=[f"{v:.3g}" for v in values],
+                marker={"size": size, "color": values, "colorscale": "Viridis",
+                        "colorbar": {"title": {"text": color_name or ""}}},
+                hovertemplate=f"{color_name or 'value'}: %{{text}}<br>index: %{{customdata}}"
+                "<extra></extra>",
+            )
+        )  # fmt: skip
+    else:
+        groups = [(None, np.ones(n, bool))] if labels is None else [
+            (int(c), np.asarray(labels).reshape(-1) == c) for c in np.unique(labels)
+        ]  # fmt: skip
+        for c, mask in groups:
+            name = "codes" if c is None else _label_name(c, label_names)
+            color = CLASS_COLORS[(c or 0) % len(CLASS_COLORS)]
+            fig.add_trace(
+                trace_type(
+                    x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name,
+                    customdata=index[mask], marker={"size": size, "color": color, "opacity": 0.8},
+                    hovertemplate=f"label: {name}<br>index: %{{customdata}}<extra></extra>",
+                )
+            )  # fmt: skip
+    if highlight is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[highlight[0]], y=[highlight[1]], mode="markers", name="your image",
+                marker={"symbol": "star", "size": 18, "color": "gold",
+                        "line": {"color": "black", "width": 1.5}},
+                hoverinfo="name",
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text=axis_titles[0], range=list(ranges[0]) if ranges else None)
+    fig.update_yaxes(title_text=axis_titles[1], range=list(ranges[1]) if ranges else None)
+    fig.update_layout(
+        title=title, height=height, clickmode="event+select", dragmode="select",
+        legend={"itemsizing": "constant"}, margin={"l": 40, "r": 10, "t": 40 if title else 10,
+        "b": 40}, uirevision="latent-scatter" if ranges else None,
+    )  # fmt: skip
+    return fig
+
+
+def _label_name(c: int, names: Sequence[str] | None) -> str:
+    return str(names[c]) if names is not None and 0 <= c < len(names) else str(c)

@@ -1,23 +1,26 @@
 """Background training: a FIFO queue in the run store, run by worker processes.
 
-    manager = JobManager()                 # one per server process
+    manager = JobManager()                 # one per server process (see get_manager)
     run_id = manager.submit(config)        # returns at once; the run is "queued"
     manager.cancel(run_id)                 # running: stops within ~1 s; queued: dequeued
+    manager.resume(run_id)                 # an interrupted/stopped/failed run, from its checkpoint
 
 * Each job runs in its own process started by a *forkserver* that has already imported
   torch and the engine, so a job starts in milliseconds and a crash, an OOM kill or a
   ``kill -9`` of one job never takes down the server or another job. (Never plain fork:
   forking a process that has initialised CUDA is unsafe.)
-* At most ``max_workers`` jobs run at once (``AEVAE_MAX_WORKERS``; default from the cores
-  and the GPU); each worker sets its torch thread count to its share of the cores.
+* At most ``max_workers`` jobs of this manager run at once (``AEVAE_MAX_WORKERS``; default
+  from the cores and the GPU); each worker sets its torch thread count to its share of the
+  cores, so concurrent jobs do not oversubscribe the CPU.
 * Claiming a queued run is an atomic UPDATE in SQLite, so several managers (the app and a
   ``python -m aevae_core worker``) can serve the same store without running a job twice.
-* On start the manager reconciles: runs left "running" by a process that no longer exists
+* On start the manager reconciles: runs left "running" by processes that no longer exist
   become "interrupted", and can be resumed from their last checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -30,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from aevae_core.config import TrainConfig, validate
-from aevae_core.store import RunStore
+from aevae_core.store import FINAL, RunNotFound, RunStore, pid_alive
+
+__all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
-CANCEL_GRACE_S = 5.0  # a worker that ignores its stop flag this long is terminated
+CANCEL_GRACE_S = 1.5  # a worker that ignores its stop flag this long is terminated
+RUNNING = ("running",)
 
 
 def cpu_count() -> int:
@@ -45,15 +51,30 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def gpu_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
 def default_max_workers() -> int:
-    """``AEVAE_MAX_WORKERS`` if set; else half the cores (at least 1, at most 4)."""
+    """``AEVAE_MAX_WORKERS`` if set; else half the cores, 1 to 4 (at least 2 with a GPU).
+
+    CPU jobs each get ``cores // max_workers`` threads, so more jobs only split the cores.
+    GPU jobs need little CPU and small models leave the GPU mostly idle, so two or more
+    share it well (a class server with one GPU and many students).
+    """
     env = os.environ.get("AEVAE_MAX_WORKERS")
     if env:
         try:
             return max(1, int(env))
         except ValueError:
             log.warning("AEVAE_MAX_WORKERS=%r is not an integer; using the default", env)
-    return max(1, min(4, cpu_count() // 2))
+    n = max(1, min(4, cpu_count() // 2))
+    return max(2, n) if gpu_available() else n
 
 
 def submit_to_store(store: RunStore, config: TrainConfig, group_id: str | None = None) -> str:
@@ -62,28 +83,25 @@ def submit_to_store(store: RunStore, config: TrainConfig, group_id: str | None =
     return store.create_run(config, status="queued", group_id=group_id)
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited; it only waits to be reaped
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name
-        hint = " (possibly out of memory)" if name == "SIGKILL" else ""
-        return f"the worker process was killed by {name}{hint}"
-    return f"the worker process exited with code {exitcode} before finishing the run"
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (often: out of memory)" if name == "SIGKILL" else ""
+        return f"the worker process was killed by {name}{hint} before the run ended"
+    return (
+        f"the worker process exited with code {exitcode} before the run ended (see the server log)"
+    )
+
+
+def _stop_process(proc: Any) -> None:
+    proc.terminate()
+    proc.join(1.0)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(1.0)
 
 
 class JobManager:
@@ -97,14 +115,15 @@ class JobManager:
         start: bool = True,
     ) -> None:
         self.store = RunStore(runs_dir)
-        self.max_workers = max_workers or default_max_workers()
+        self.max_workers = max(1, int(max_workers)) if max_workers else default_max_workers()
         self.threads_per_job = max(1, cpu_count() // self.max_workers)
         self.host = socket.gethostname()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["aevae_core.worker"])
-        self._active: dict[str, Any] = {}
+        self._active: dict[str, Any] = {}  # run id -> its worker Process
         self._cancel_deadline: dict[str, float] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards _active and _cancel_deadline
+        self._tick_lock = threading.Lock()  # one scheduling pass at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,25 +131,36 @@ class JobManager:
         if start:
             self.start()
 
+    def __enter__(self) -> JobManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
     # -- public API --------------------------------------------------------------------
     def submit(self, config: TrainConfig, *, group_id: str | None = None) -> str:
+        """Queue a run and return its id at once (ConfigError when the config is invalid)."""
         run_id = submit_to_store(self.store, config, group_id)
         self._wake.set()
         return run_id
 
     def cancel(self, run_id: str) -> str:
+        """Dequeue a queued run, or ask a running one to stop; returns the status now."""
         status = self.store.request_cancel(run_id)
         if status == "running":
             with self._lock:
-                self._cancel_deadline[run_id] = time.monotonic() + CANCEL_GRACE_S
+                if run_id in self._active:
+                    self._cancel_deadline.setdefault(run_id, time.monotonic() + CANCEL_GRACE_S)
         self._wake.set()
         return status
 
     def resume(self, run_id: str) -> None:
+        """Queue an interrupted, stopped or failed run again; it continues from its checkpoint."""
         self.store.requeue_for_resume(run_id)
         self._wake.set()
 
     def active_ids(self) -> list[str]:
+        """Runs this manager's workers are training now."""
         with self._lock:
             return list(self._active)
 
@@ -139,57 +169,91 @@ class JobManager:
         ids = [r["id"] for r in self.store.queued()]
         return ids.index(run_id) + 1 if run_id in ids else None
 
+    def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.05) -> dict:
+        """Block until the run has a final status; returns its row (TimeoutError on timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.store.get_run(run_id)
+            if run["status"] in FINAL:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} is still {run['status']} after {timeout} s")
+            time.sleep(poll)
+
     def start(self) -> None:
+        """Start the scheduler thread (and the forkserver, off the caller's thread)."""
         if self._thread is not None:
             return
-        # Start the forkserver (it imports torch once) off the caller's thread.
-        threading.Thread(target=self._warm_up, daemon=True).start()
+        threading.Thread(target=self._warm_up, name="aevae-forkserver", daemon=True).start()
         self._thread = threading.Thread(target=self._loop, name="aevae-jobs", daemon=True)
         self._thread.start()
 
     def serve(self, *, exit_when_idle: bool = False) -> None:
-        """Run the scheduler in this thread (the CLI worker)."""
+        """Run the scheduler in this thread (the CLI worker) until shut down (or idle)."""
         while not self._closed.is_set():
+            self._wake.clear()
             self.tick()
-            if exit_when_idle and not self._active and not self.store.queued():
+            if exit_when_idle and not self.active_ids() and not self.store.queued():
                 return
             self._wake.wait(POLL_S)
-            self._wake.clear()
 
     def shutdown(self, *, cancel_running: bool = True, timeout: float = 10.0) -> None:
+        """Stop scheduling; running jobs end "interrupted" (resumable) and their processes exit.
+
+        A worker that has not stopped within ``timeout`` seconds is terminated. With
+        ``cancel_running=False`` running workers are left to finish on their own.
+        """
         self._closed.set()
         self._wake.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        with self._lock:
-            procs = dict(self._active)
-        if cancel_running:
+        with self._tick_lock:
+            with self._lock:
+                procs = dict(self._active)
+            if not cancel_running:
+                return
             for run_id in procs:
-                self.store.request_cancel(run_id)
-        deadline = time.monotonic() + timeout
-        for proc in procs.values():
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.terminate()
-        self.tick(start_new=False)
+                with contextlib.suppress(RunNotFound):
+                    self.store.request_cancel(run_id, interrupt=True)
+            deadline = time.monotonic() + timeout
+            for proc in procs.values():
+                proc.join(max(0.0, deadline - time.monotonic()))
+            for run_id, proc in procs.items():
+                if proc.is_alive():
+                    log.warning("run %s did not stop in time; terminating its worker", run_id)
+                    _stop_process(proc)
+                    self.store.finish(
+                        run_id, "interrupted", "the job manager shut down; the worker was "
+                        "terminated. Resume to continue from the last checkpoint",
+                        only_if=RUNNING, pid=proc.pid,
+                    )  # fmt: skip
+            self._reap()
 
     # -- scheduling --------------------------------------------------------------------
     def reconcile(self) -> list[str]:
-        """Runs left "running" on this host by a process that is gone become "interrupted"."""
+        """Runs left "running" on this host by processes that are gone become "interrupted".
+
+        A run is left alone while its worker lives, or while the process that claimed it
+        (another manager) lives: that process records how its worker ended.
+        """
         changed = []
-        for run in self.store.list_runs(statuses=("running",)):
-            if run["host"] not in (None, self.host) or pid_alive(run["pid"]):
+        with self._lock:
+            active = set(self._active)
+        for run in self.store.list_runs(statuses=RUNNING):
+            if run["id"] in active or run["host"] not in (None, self.host):
                 continue
-            if run["id"] in self._active:
+            if pid_alive(run["pid"], run["pid_birth"]):
                 continue
-            epoch = run["last_epoch"]
-            reason = (
-                f"the process running it (pid {run['pid']}) ended without finishing, e.g. the "
-                f"server restarted; resume to continue from epoch {epoch}"
-                if epoch
-                else f"the process running it (pid {run['pid']}) ended before the first epoch"
+            if run["owner_pid"] and pid_alive(run["owner_pid"], run["owner_birth"]):
+                continue
+            has_ckpt = self.store.checkpoint_path(run["id"], "latest").exists()
+            reason = f"the process running it (pid {run['pid']}) ended without finishing it, " + (
+                f"e.g. the server was restarted; resume to continue after epoch {run['last_epoch']}"
+                if has_ckpt
+                else "before the first epoch ended; there is no checkpoint to resume from"
             )
-            if self.store.finish(run["id"], "interrupted", reason, only_if=("running",)):
+            if self.store.finish(run["id"], "interrupted", reason, only_if=RUNNING):
+                log.info("run %s: interrupted (%s)", run["id"], reason)
                 changed.append(run["id"])
         return changed
 
@@ -201,63 +265,95 @@ class JobManager:
 
     def _loop(self) -> None:
         while not self._closed.is_set():
+            self._wake.clear()
             try:
                 self.tick()
             except Exception:  # the scheduler must survive a busy database or a bad row
                 log.exception("job scheduler tick failed")
             self._wake.wait(POLL_S)
-            self._wake.clear()
 
     def tick(self, *, start_new: bool = True) -> None:
-        with self._lock:
+        """One scheduling pass: record ended workers, then start queued runs in free slots."""
+        with self._tick_lock:
             self._reap()
             if start_new and not self._closed.is_set():
                 self._start_queued()
 
     def _reap(self) -> None:
         now = time.monotonic()
-        for run_id, proc in list(self._active.items()):
+        with self._lock:
+            items = list(self._active.items())
+        for run_id, proc in items:
             if proc.is_alive():
                 deadline = self._cancel_deadline.get(run_id)
-                if deadline is not None and now > deadline:
-                    log.warning("run %s ignored its stop request; terminating it", run_id)
-                    proc.terminate()
-                    proc.join(2)
-                    self.store.finish(run_id, "stopped", "stopped by the user (terminated)",
-                                      only_if=("running",))  # fmt: skip
-                continue
+                if deadline is None or now <= deadline:
+                    continue
+                log.warning("run %s ignored its stop request; terminating its worker", run_id)
+                _stop_process(proc)
+                self.store.finish(
+                    run_id, "stopped", "stopped by the user (the worker did not stop in time "
+                    "and was terminated)", only_if=RUNNING, pid=proc.pid,
+                )  # fmt: skip
             proc.join()
-            del self._active[run_id]
-            self._cancel_deadline.pop(run_id, None)
-            if proc.exitcode != 0 or self.store.get_run(run_id)["status"] == "running":
-                self.store.finish(run_id, "failed", _exit_reason(proc.exitcode),
-                                  only_if=("running",))  # fmt: skip
+            with self._lock:
+                self._active.pop(run_id, None)
+                self._cancel_deadline.pop(run_id, None)
+            # Still "running" under this worker's pid: it died without recording an end.
+            if self.store.finish(
+                run_id, "failed", _exit_reason(proc.exitcode), only_if=RUNNING, pid=proc.pid
+            ):
+                log.warning("run %s failed: %s", run_id, _exit_reason(proc.exitcode))
 
     def _start_queued(self) -> None:
-        free = self.max_workers - len(self._active)
+        with self._lock:
+            free = self.max_workers - len(self._active)
         if free <= 0:
             return
         for run in self.store.queued():
-            if free <= 0:
+            if free <= 0 or self._closed.is_set():
                 break
-            if not self.store.claim(run["id"], os.getpid(), self.host):
-                continue  # another manager took it
-            from aevae_core.worker import worker_main
-
+            run_id = run["id"]
+            with self._lock:
+                if run_id in self._active:  # its previous worker is still exiting
+                    continue
+            if not self.store.claim(run_id, os.getpid(), self.host):
+                continue  # another manager took it, or it was cancelled
             proc = self._ctx.Process(
-                target=worker_main,
-                args=(str(self.store.root), run["id"], self.threads_per_job),
-                name=f"aevae-run-{run['id']}",
+                target=_run_worker,
+                args=(str(self.store.root), run_id, self.threads_per_job, _worker_context()),
+                name=f"aevae-run-{run_id}",
                 daemon=True,
             )
             try:
                 proc.start()
             except Exception as exc:
-                self.store.finish(run["id"], "failed", f"could not start a worker: {exc}")
+                log.exception("could not start a worker for run %s", run_id)
+                self.store.finish(run_id, "failed", f"could not start a worker process: {exc}",
+                                  only_if=RUNNING)  # fmt: skip
                 continue
-            self.store.set_pid(run["id"], proc.pid)
-            self._active[run["id"]] = proc
+            self.store.set_pid(run_id, proc.pid)
+            with self._lock:
+                self._active[run_id] = proc
+                if self.store.cancel_requested(run_id):  # cancelled while it was starting
+                    self._cancel_deadline[run_id] = time.monotonic() + CANCEL_GRACE_S
             free -= 1
+
+
+def _run_worker(*args: Any) -> None:
+    """A worker process's target. Importing aevae_core.worker here, not in the manager,
+    keeps torch's warm-up out of the server process (the forkserver has it preloaded)."""
+    from aevae_core.worker import worker_main
+
+    worker_main(*args)
+
+
+def _worker_context() -> dict[str, Any]:
+    """The caller's working directory and AEVAE_* settings, for a worker to adopt."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = "/"
+    return {"cwd": cwd, "env": {k: v for k, v in os.environ.items() if k.startswith("AEVAE_")}}
 
 
 _manager: JobManager | None = None
@@ -270,4 +366,8 @@ def get_manager(runs_dir: str | Path | None = None) -> JobManager:
     with _manager_lock:
         if _manager is None:
             _manager = JobManager(runs_dir)
+        elif runs_dir is not None and Path(runs_dir).resolve() != _manager.store.root:
+            log.warning(
+                "get_manager(%s): this process already manages %s", runs_dir, _manager.store.root
+            )
         return _manager

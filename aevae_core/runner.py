@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 from aevae_core.checkpoint import load_checkpoint, save_checkpoint
 from aevae_core.data import Dataset, load_dataset
 from aevae_core.models import Autoencoder
-from aevae_core.store import RunStore, atomic_write_bytes
+from aevae_core.store import CANCEL_INTERRUPT, RunStore, atomic_write_bytes
 from aevae_core.train import Callbacks, FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,12 @@ def make_snapshot(model: Autoencoder, data: Dataset, seed: int) -> dict[str, np.
 
 
 class StoreRecorder(Callbacks):
-    """Writes a run's progress to the store; optional ``on_step``/``on_epoch`` for a CLI."""
+    """Writes a run's progress to the store; optional ``on_step``/``on_epoch`` for a CLI.
+
+    Step rows are buffered: written when a row arrives a second or more after the last
+    write, by a background thread a second after the last write otherwise, and at every
+    epoch end, so a reader never waits more than about a second for a logged step.
+    """
 
     def __init__(
         self,
@@ -98,21 +104,56 @@ class StoreRecorder(Callbacks):
         self.buffer: list[tuple[str, int, int, dict]] = []
         self.last_flush = 0.0
         self._on_step, self._on_epoch = on_step, on_epoch
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
 
     def flush(self) -> None:
-        self.store.add_metrics(self.run_id, self.buffer)
-        self.buffer = []
-        self.last_flush = time.monotonic()
+        with self._lock:
+            rows, self.buffer = self.buffer, []
+            self.last_flush = time.monotonic()
+            if not rows:
+                return
+            try:
+                self.store.add_metrics(self.run_id, rows)
+            except BaseException:
+                self.buffer = rows  # kept for the next flush
+                raise
+            if rows[-1][0] == "step":
+                self.store.update_progress(self.run_id, last_step=rows[-1][2])
+
+    def _flush_loop(self) -> None:
+        while True:
+            due_in = self.last_flush + FLUSH_INTERVAL_S - time.monotonic()
+            if self._closed.wait(max(0.05, due_in)):
+                return
+            if not self.buffer:  # idle: a row that comes later is due, so on_step writes it
+                if self._closed.wait(FLUSH_INTERVAL_S):
+                    return
+            elif time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
+                try:
+                    self.flush()
+                except Exception:  # a busy database: the next flush retries with more rows
+                    log.exception("metrics flush failed")
+
+    def close(self) -> None:
+        """Stop the background flusher and write what is left."""
+        self._closed.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self.flush()
 
     def on_fit_start(self, model: Autoencoder, data: Dataset, total_steps: int) -> None:
         self.store.update_progress(self.run_id, total_steps=total_steps)
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, daemon=True)
+            self._flusher.start()
 
     def on_step(self, metrics: dict[str, Any]) -> None:
-        self.buffer.append(("step", metrics["epoch"], metrics["step"], metrics))
-        now = time.monotonic()
-        if self.last_flush == 0.0 or now - self.last_flush >= FLUSH_INTERVAL_S:
+        with self._lock:
+            self.buffer.append(("step", metrics["epoch"], metrics["step"], metrics))
+        if self.last_flush == 0.0 or time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
             self.flush()
-            self.store.update_progress(self.run_id, last_step=metrics["step"])
         if self._on_step:
             self._on_step(metrics)
 
@@ -132,7 +173,8 @@ class StoreRecorder(Callbacks):
         if record["val_loss"] < self.best:
             self.best = record["val_loss"]
             atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest.read_bytes())
-        self.buffer.append(("epoch", epoch, record["step"], record))
+        with self._lock:
+            self.buffer.append(("epoch", epoch, record["step"], record))
         self.flush()
         self.store.update_progress(
             self.run_id, last_epoch=epoch, last_step=record["step"], val_loss=record["val_loss"],
@@ -154,19 +196,67 @@ class CancelWatcher:
         self._thread.start()
 
     def _watch(self, store: RunStore, run_id: str, interval: float) -> None:
-        while not self._done.wait(interval):
+        while True:
             try:
                 if store.cancel_requested(run_id):
                     self.event.set()
                     return
             except Exception:  # a busy database must not kill the watcher
                 log.exception("cancel watcher")
+            if self._done.wait(interval):
+                return
 
     def is_set(self) -> bool:
         return self.event.is_set()
 
     def close(self) -> None:
         self._done.set()
+
+
+class AnyStop:
+    """Set when any of its flags (objects with ``is_set`` or callables) is set."""
+
+    def __init__(self, *flags: Any) -> None:
+        self.flags = flags
+
+    def is_set(self) -> bool:
+        return any(f.is_set() if hasattr(f, "is_set") else bool(f()) for f in self.flags)
+
+
+def prepare_resume(store: RunStore, run_id: str) -> dict[str, Any]:
+    """Load ``latest.pt`` and make the store agree with it before training continues.
+
+    Rows and snapshots past the checkpoint's epoch go (no duplicate epochs afterwards);
+    epoch rows the checkpoint has but the store lost (a kill between the two writes) come
+    back; ``best.pt`` is refreshed when the checkpoint is the best epoch.
+    """
+    ckpt = load_checkpoint(store.checkpoint_path(run_id, "latest"))
+    epoch = int(ckpt["epoch"])
+    history = [r for r in ckpt.get("history", []) if r.get("epoch", 0) <= epoch]
+    store.truncate_metrics(run_id, epoch)
+    have = {m["epoch"] for m in store.metrics(run_id, "epoch")}
+    store.add_metrics(
+        run_id, [("epoch", r["epoch"], r["step"], r) for r in history if r["epoch"] not in have]
+    )
+    for e in store.snapshot_epochs(run_id):
+        if e > epoch:
+            store.snapshot_path(run_id, e).unlink(missing_ok=True)
+    vals = [r["val_loss"] for r in history if math.isfinite(r.get("val_loss", math.nan))]
+    if history and vals:
+        if history[-1].get("val_loss") == min(vals):
+            latest = store.checkpoint_path(run_id, "latest")
+            atomic_write_bytes(store.checkpoint_path(run_id, "best"), latest.read_bytes())
+        store.update_progress(
+            run_id, last_epoch=epoch, last_step=history[-1]["step"],
+            val_loss=history[-1]["val_loss"], best_val_loss=min(vals),
+        )  # fmt: skip
+    return ckpt
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Temp files a killed writer left behind (the files they were replacing are intact)."""
+    for tmp in folder.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def execute_run(
@@ -180,16 +270,23 @@ def execute_run(
 ) -> FitResult | None:
     """Train a run that is already marked running; always leaves it with a final status.
 
-    ``stop`` defaults to the store's cancel request. Errors end the run as "failed" with the
-    reason; they are logged, not raised, except KeyboardInterrupt (the run ends "stopped").
+    The run stops when ``stop`` is set (a flag or a callable) or when the store's cancel
+    request is (so ``runs cancel`` and the app can stop a foreground CLI run too). Errors
+    end the run as "failed" with the reason; they are logged, not raised, except
+    KeyboardInterrupt (the run ends "stopped" and the interrupt propagates).
     """
-    watcher = CancelWatcher(store, run_id) if stop is None else None
+    watcher = CancelWatcher(store, run_id)
+    flag = watcher if stop is None else AnyStop(stop, watcher)
+    recorder: StoreRecorder | None = None
+    running = ("running",)
     try:
+        if store.cancel_requested(run_id):
+            store.finish(run_id, "stopped", "stopped by the user before training started",
+                         only_if=running)  # fmt: skip
+            return None
+        remove_temp_files(store.run_dir(run_id))
         config = store.config(run_id)
-        resume = None
-        if store.get_run(run_id)["resume"]:
-            resume = load_checkpoint(store.checkpoint_path(run_id, "latest"))
-            store.truncate_metrics(run_id, int(resume["epoch"]))
+        resume = prepare_resume(store, run_id) if store.get_run(run_id)["resume"] else None
         data = load_dataset(
             config.dataset, data_dir=data_dir, seed=config.seed, val_fraction=config.val_fraction,
             path=config.data_path, max_samples=config.max_samples,
@@ -198,20 +295,40 @@ def execute_run(
             store, run_id, data, history=(resume or {}).get("history"),
             on_step=on_step, on_epoch=on_epoch,
         )  # fmt: skip
-        result = fit(config, data, recorder, stop or watcher, resume=resume)
-        recorder.flush()
-        store.finish(run_id, result.status, result.reason)
+        result = fit(config, data, recorder, flag, resume=resume)
+        recorder.close()
+        status, reason = result.status, result.reason
+        if status == "stopped" and store.get_run(run_id)["cancel_requested"] == CANCEL_INTERRUPT:
+            status = "interrupted"
+            reason = (
+                f"the job manager shut down during epoch {result.epoch + 1}; resume to "
+                f"continue from the last checkpoint (epoch {result.epoch})"
+                if result.epoch
+                else "the job manager shut down before the first epoch ended"
+            )
+        store.finish(run_id, status, reason, only_if=running)
         return result
     except KeyboardInterrupt:
-        store.finish(run_id, "stopped", "interrupted from the keyboard (Ctrl-C)")
+        _close_quietly(recorder)
+        store.finish(run_id, "stopped", "interrupted from the keyboard (Ctrl-C)", only_if=running)
         raise
     except Exception as exc:
         log.exception("run %s failed", run_id)
-        store.finish(run_id, "failed", failure_reason(exc))
+        _close_quietly(recorder)
+        store.finish(run_id, "failed", failure_reason(exc), only_if=running)
         return None
     finally:
-        if watcher:
-            watcher.close()
+        watcher.close()
+
+
+def _close_quietly(recorder: StoreRecorder | None) -> None:
+    """Keep the rows logged before a failure; a second failure here must not hide the first."""
+    if recorder is None:
+        return
+    try:
+        recorder.close()
+    except Exception:
+        log.exception("could not write the last metrics")
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ Workers write; the UI only reads. Run ids are made here, never taken from a user
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "diverged", "interrupted")
 ACTIVE = ("queued", "running")
+FINAL = tuple(s for s in STATUSES if s not in ACTIVE)
+CANCEL_STOP, CANCEL_INTERRUPT = 1, 2  # values of runs.cancel_requested
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
 SCHEMA = """
@@ -47,6 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     group_id TEXT,
     created REAL NOT NULL, started REAL, ended REAL,
     pid INTEGER, host TEXT,
+    pid_birth INTEGER, owner_pid INTEGER, owner_birth INTEGER,
     last_epoch INTEGER NOT NULL DEFAULT 0,
     last_step INTEGER NOT NULL DEFAULT 0,
     total_steps INTEGER NOT NULL DEFAULT 0,
@@ -66,10 +70,17 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, step);
 """
 
+# Columns added after the first release: ALTER TABLE adds them to an older runs.sqlite3.
+MIGRATIONS = (
+    ("pid_birth", "INTEGER"),  # the worker's start time, to tell a reused pid apart
+    ("owner_pid", "INTEGER"),  # the manager (or foreground CLI) that claimed the run
+    ("owner_birth", "INTEGER"),
+)
+
 RUN_COLUMNS = (
     "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
-    "created, started, ended, pid, host, last_epoch, last_step, total_steps, val_loss, "
-    "best_val_loss, cancel_requested, resume"
+    "created, started, ended, pid, host, pid_birth, owner_pid, owner_birth, last_epoch, "
+    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume"
 )
 
 
@@ -89,14 +100,53 @@ class RunNotFound(KeyError):
     pass
 
 
+def process_birth(pid: int | None) -> int | None:
+    """A process's start time (clock ticks since boot); None where /proc cannot tell.
+
+    Stored next to a pid so that a pid reused after a restart (common in containers, where
+    the server is pid 1 again) is not mistaken for the process that ran the job.
+    """
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, birth: int | None = None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:  # a zombie has exited; it only waits to be reaped
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    now = process_birth(pid)
+    return birth is None or now is None or now == birth
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -112,7 +162,13 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite3"
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
+        for name, decl in MIGRATIONS:
+            if name not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process won
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -148,26 +204,40 @@ class RunStore:
 
         ``status="running"`` is for a foreground run owned by the calling process.
         """
-        run_id = new_run_id()
-        folder = self.run_dir(run_id)
-        (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (folder / "snapshots").mkdir(exist_ok=True)
+        if status not in ACTIVE:
+            raise ValueError(f"a new run is queued or running, not {status!r}")
+        while True:  # the folder is the lock on the id: two processes never share one
+            run_id = new_run_id()
+            folder = self.run_dir(run_id)
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                continue
+        (folder / "checkpoints").mkdir()
+        (folder / "snapshots").mkdir()
         config_json = config.to_json()
-        running = status == "running"
         atomic_write_bytes(folder / "config.json", config_json.encode())
-        with self._connect() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
-            db.execute(
-                "INSERT INTO runs (id, seq, status, config, dataset, model, arch, latent_dim, "
-                "beta, epochs, group_id, created, started, pid, host) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id, seq, status, config_json, config.dataset, config.model, config.arch,
-                    config.latent_dim, config.beta, config.epochs, group_id, time.time(),
-                    time.time() if running else None, os.getpid() if running else None,
-                    socket.gethostname() if running else None,
-                ),
-            )  # fmt: skip
+        now = time.time()
+        me = os.getpid()
+        running = status == "running"
+        owner = (me, process_birth(me), socket.gethostname()) if running else (None, None, None)
+        try:
+            with self._connect() as db:
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+                db.execute(
+                    "INSERT INTO runs (id, seq, status, config, dataset, model, arch, latent_dim, "
+                    "beta, epochs, group_id, created, started, pid, pid_birth, owner_pid, "
+                    "owner_birth, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        run_id, seq, status, config_json, config.dataset, config.model,
+                        config.arch, config.latent_dim, config.beta, config.epochs, group_id, now,
+                        now if running else None, owner[0], owner[1], owner[0], owner[1], owner[2],
+                    ),
+                )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return run_id
 
     def run_dir(self, run_id: str) -> Path:
@@ -195,18 +265,25 @@ class RunStore:
         return [dict(r) for r in rows]
 
     def claim(self, run_id: str, pid: int, host: str) -> bool:
-        """queued -> running, atomically; False when another process got it first."""
+        """queued -> running, atomically; False when another process got it first.
+
+        ``pid`` is the claiming process (the owner); ``set_pid`` then records the worker.
+        """
         with self._connect() as db:
             cur = db.execute(
-                "UPDATE runs SET status='running', pid=?, host=?, started=?, reason=NULL "
+                "UPDATE runs SET status='running', pid=?, pid_birth=?, owner_pid=?, "
+                "owner_birth=?, host=?, started=?, ended=NULL, reason=NULL "
                 "WHERE id=? AND status='queued' AND cancel_requested=0",
-                (pid, host, time.time(), run_id),
+                (pid, process_birth(pid), pid, process_birth(pid), host, time.time(), run_id),
             )
             return cur.rowcount == 1
 
     def set_pid(self, run_id: str, pid: int) -> None:
+        """Record the process that trains the run (the worker), with its start time."""
         with self._connect() as db:
-            db.execute("UPDATE runs SET pid=? WHERE id=?", (pid, run_id))
+            db.execute(
+                "UPDATE runs SET pid=?, pid_birth=? WHERE id=?", (pid, process_birth(pid), run_id)
+            )
 
     def update_progress(self, run_id: str, **fields: Any) -> None:
         allowed = {"last_epoch", "last_step", "total_steps", "val_loss", "best_val_loss"}
@@ -218,9 +295,19 @@ class RunStore:
             db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*fields.values(), run_id))
 
     def finish(
-        self, run_id: str, status: str, reason: str | None = None, *, only_if: tuple = ()
+        self,
+        run_id: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        only_if: tuple = (),
+        pid: int | None = None,
     ) -> bool:
-        """Set a final status (with the reason for anything but "completed")."""
+        """Set a final status (with the reason for anything but "completed").
+
+        ``only_if``: only from these statuses; ``pid``: only while this process runs it.
+        Returns whether the row changed.
+        """
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         sql = "UPDATE runs SET status=?, reason=?, ended=?, cancel_requested=0 WHERE id=?"
@@ -228,13 +315,17 @@ class RunStore:
         if only_if:
             sql += f" AND status IN ({','.join('?' * len(only_if))})"
             args += tuple(only_if)
+        if pid is not None:
+            sql += " AND pid=?"
+            args += (pid,)
         with self._connect() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def request_cancel(self, run_id: str) -> str:
+    def request_cancel(self, run_id: str, *, interrupt: bool = False) -> str:
         """A queued run is removed from the queue ("stopped"); a running one is asked to stop.
 
-        Returns the run's status after the call.
+        ``interrupt=True`` (a shutting-down server) makes the running run end "interrupted"
+        rather than "stopped". Returns the run's status after the call.
         """
         with self._connect() as db:
             cur = db.execute(
@@ -245,18 +336,24 @@ class RunStore:
             if cur.rowcount:
                 return "stopped"
             db.execute(
-                "UPDATE runs SET cancel_requested=1 WHERE id=? AND status='running'", (run_id,)
+                "UPDATE runs SET cancel_requested=? WHERE id=? AND status='running'",
+                (CANCEL_INTERRUPT if interrupt else CANCEL_STOP, run_id),
             )
         return self.get_run(run_id)["status"]
 
     def cancel_requested(self, run_id: str) -> bool:
+        """True when a stop was asked for, or when the run no longer exists."""
         rows = self._query("SELECT cancel_requested FROM runs WHERE id=?", (run_id,))
-        return bool(rows and rows[0][0])
+        return not rows or bool(rows[0][0])
 
     def requeue_for_resume(self, run_id: str) -> None:
-        """Put a stopped or interrupted run back in the queue; it continues from its checkpoint."""
+        """Put a stopped, failed or interrupted run back in the queue (at its end).
+
+        Its worker continues from the last checkpoint (``latest.pt``).
+        """
         run = self.get_run(run_id)
-        if run["status"] not in ("interrupted", "stopped", "failed"):
+        resumable = ("interrupted", "stopped", "failed")
+        if run["status"] not in resumable:
             raise ValueError(
                 f"run {run_id} is {run['status']}; only interrupted, stopped or "
                 "failed runs can be resumed"
@@ -265,15 +362,22 @@ class RunStore:
             raise ValueError(f"run {run_id} has no checkpoint to resume from")
         with self._connect() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
-            db.execute(
+            cur = db.execute(
                 "UPDATE runs SET status='queued', resume=1, reason=NULL, ended=NULL, pid=NULL, "
-                "seq=?, cancel_requested=0 WHERE id=?",
-                (seq, run_id),
+                "pid_birth=NULL, owner_pid=NULL, owner_birth=NULL, seq=?, cancel_requested=0 "
+                f"WHERE id=? AND status IN ({','.join('?' * len(resumable))})",
+                (seq, run_id, *resumable),
             )
+            if cur.rowcount != 1:
+                raise ValueError(f"run {run_id} changed status meanwhile; it was not resumed")
 
     def delete_run(self, run_id: str) -> None:
+        """Remove the row, its metrics and its folder. A running run must be stopped first."""
         folder = self.run_dir(run_id)
         with self._connect() as db:
+            row = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is not None and row[0] == "running":
+                raise ValueError(f"run {run_id} is running; stop it before deleting it")
             db.execute("DELETE FROM metrics WHERE run_id=?", (run_id,))
             db.execute("DELETE FROM runs WHERE id=?", (run_id,))
         shutil.rmtree(folder, ignore_errors=True)

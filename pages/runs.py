@@ -65,7 +65,7 @@ c1.page_link(
     icon=":material/monitoring:",
     query_params={"run": run["id"]},
 )
-folder = store().run_dir(run["id"])
+
 c2.download_button(
     "config.json",
     run["config"],

@@ -23,8 +23,9 @@ from aevae_core.data import (
     render_sprites,
 )
 
-SHARED_DATA = Path(os.environ.get("AEVAE_TEST_DATA_DIR")
-                   or Path(__file__).resolve().parents[3] / "shared" / "data")
+SHARED_DATA = Path(
+    os.environ.get("AEVAE_TEST_DATA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "data"
+)
 HAS_MNIST_TEST = (SHARED_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists()
 
 
@@ -40,6 +41,7 @@ def image_counts(x: torch.Tensor) -> Counter:
 
 
 # ----------------------------------------------------------------------------- registry
+
 
 def test_registry_is_consistent():
     assert set(DATASET_INFO) == set(DATASET_NAMES)
@@ -70,6 +72,7 @@ def test_default_data_dir(monkeypatch, tmp_path):
 
 # ----------------------------------------------------------------------------- digits
 
+
 def test_digits_shapes_and_labels():
     data = load_dataset("digits", seed=0, val_fraction=0.1)
     assert data.shape == (1, 8, 8) and data.n_pixels == 64
@@ -89,8 +92,9 @@ def test_split_deterministic_and_disjoint():
     assert not torch.equal(a.val_x, c.val_x)
     # train and val partition the whole set: together they are every image exactly once
     whole = load_dataset("digits", val_fraction=0.5)
-    assert (image_counts(a.train_x) + image_counts(a.val_x)
-            == image_counts(whole.train_x) + image_counts(whole.val_x))
+    assert image_counts(a.train_x) + image_counts(a.val_x) == image_counts(
+        whole.train_x
+    ) + image_counts(whole.val_x)
 
 
 def test_sprites_split_disjoint():
@@ -117,6 +121,7 @@ def test_max_samples_caps(max_samples):
 
 # ----------------------------------------------------------------------------- sprites
 
+
 def test_sprites_shapes_ranges_and_factors():
     images, factors = generate_sprites(3000, seed=1)
     assert images.shape == (3000, 1, 32, 32) and factors.shape == (3000, 5)
@@ -124,10 +129,10 @@ def test_sprites_shapes_ranges_and_factors():
     assert float(images.min()) == 0.0 and float(images.max()) == 1.0
     shape, scale, rotation, x, y = factors.T
     assert set(shape.tolist()) == {0.0, 1.0, 2.0}
-    assert 0.5 <= float(scale.min()) and float(scale.max()) <= 1.0
-    assert 0.0 <= float(rotation.min()) and float(rotation.max()) < 2 * math.pi
+    assert float(scale.min()) >= 0.5 and float(scale.max()) <= 1.0
+    assert float(rotation.min()) >= 0.0 and float(rotation.max()) < 2 * math.pi
     for pos in (x, y):
-        assert 0.2 <= float(pos.min()) and float(pos.max()) <= 0.8
+        assert float(pos.min()) >= 0.2 and float(pos.max()) <= 0.8
     # every object covers the pixel at its centre, and nothing is empty
     rows, cols = (y * 32).long(), (x * 32).long()
     assert bool((images[torch.arange(3000), 0, rows, cols] == 1).all())
@@ -186,6 +191,7 @@ def test_load_sprites_dataset_keeps_factors():
 
 # ----------------------------------------------------------------------------- MNIST
 
+
 @pytest.mark.skipif(not HAS_MNIST_TEST, reason=f"MNIST test split not found in {SHARED_DATA}")
 def test_mnist_test_split_only():
     data = load_dataset("mnist", data_dir=SHARED_DATA, val_fraction=0.1, download=False)
@@ -237,12 +243,25 @@ def test_missing_dataset_offline_names_files(tmp_path, name):
     assert str(tmp_path) in message
 
 
+def test_partial_files_never_download(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((5, 28, 28)), 0x803)
+    with pytest.raises(DatasetError, match="some files are there"):
+        load_dataset("mnist", data_dir=tmp_path, download=True)
+
+
 def test_missing_cifar_offline(tmp_path):
     with pytest.raises(DatasetError, match="cifar-10-batches-py"):
         load_dataset("cifar10", data_dir=tmp_path, download=False)
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match="corrupt"):  # present: no download attempted
+        load_dataset("cifar10", data_dir=tmp_path, download=True)
 
 
 # ----------------------------------------------------------------------------- custom images
+
 
 def save_png(path: Path, size: tuple[int, int], value: int, mode: str = "L") -> None:
     color = value if mode == "L" else (value, 255 - value, 0)
@@ -279,19 +298,42 @@ def test_custom_subfolders_are_classes(tmp_path):
     assert data.shape == (1, 8, 8) and len(data.val_x) == 1
 
 
+def test_custom_folder_16bit_grey_is_rescaled(tmp_path):
+    for i, value in enumerate((1000, 65535)):
+        Image.fromarray(np.full((8, 8), value, np.uint16)).save(tmp_path / f"{i}.png")
+    (tmp_path / "._0.png").write_bytes(b"macOS metadata, skipped")
+    images, _, _ = load_images(tmp_path)
+    assert images.shape == (2, 1, 8, 8)
+    assert 0 < float(images[0].mean()) < 0.05 and float(images[1].mean()) == 1.0
+
+
+def test_custom_folder_truncated_jpeg_and_decoded_size(tmp_path):
+    for i in range(3):
+        Image.new("RGB", (64, 64), (i, 2 * i, 3 * i)).save(tmp_path / f"{i}.jpg", quality=90)
+    with pytest.raises(DatasetError, match="Decoded"):
+        load_images(tmp_path, max_bytes=8000)
+    whole = (tmp_path / "1.jpg").read_bytes()
+    (tmp_path / "1.jpg").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match="1.jpg"):
+        load_images(tmp_path)
+
+
 def test_custom_needs_path():
     with pytest.raises(DatasetError, match="path"):
         load_dataset("custom")
 
 
-@pytest.mark.parametrize("layout, word", [
-    ("empty", "No PNG/JPEG"),
-    ("missing", "does not exist"),
-    ("text_file", "not supported"),
-    ("broken_png", "broken.png"),
-    ("one_image", "at least 2"),
-    ("too_big", "256x256"),
-])
+@pytest.mark.parametrize(
+    "layout, word",
+    [
+        ("empty", "No .png"),
+        ("missing", "does not exist"),
+        ("text_file", "not supported"),
+        ("broken_png", "broken.png"),
+        ("one_image", "at least 2"),
+        ("too_big", "256x256"),
+    ],
+)
 def test_custom_folder_bad_input(tmp_path, layout, word):
     path = tmp_path / "images"
     path.mkdir()
@@ -323,12 +365,16 @@ def test_custom_folder_byte_limit(tmp_path):
 
 # ----------------------------------------------------------------------------- .npz
 
-@pytest.mark.parametrize("array, shape", [
-    (np.zeros((5, 10, 12), np.uint8), (1, 10, 12)),
-    (np.full((5, 10, 12, 3), 255, np.uint8), (3, 10, 12)),
-    (np.full((5, 1, 9, 9), 0.5, np.float32), (1, 9, 9)),
-    (np.ones((5, 9, 9, 1), np.float64), (1, 9, 9)),
-])
+
+@pytest.mark.parametrize(
+    "array, shape",
+    [
+        (np.zeros((5, 10, 12), np.uint8), (1, 10, 12)),
+        (np.full((5, 10, 12, 3), 255, np.uint8), (3, 10, 12)),
+        (np.full((5, 1, 9, 9), 0.5, np.float32), (1, 9, 9)),
+        (np.ones((5, 9, 9, 1), np.float64), (1, 9, 9)),
+    ],
+)
 def test_npz_layouts(tmp_path, array, shape):
     file = tmp_path / "data.npz"
     np.savez(file, x=array, y=np.arange(5) % 2)
@@ -345,33 +391,37 @@ def test_npz_other_keys_and_resize(tmp_path):
     with pytest.raises(DatasetError, match="256x256"):
         load_images(file)
     images, labels, names = load_images(file, size=32)
-    assert images.shape == (4, 1, 32, 32) and names == ["a", "b"] and labels.tolist() == [0, 1, 0, 1]
+    assert images.shape == (4, 1, 32, 32) and names == ["a", "b"]
+    assert labels.tolist() == [0, 1, 0, 1]
     np.savez(file, np.zeros((6, 8, 8), np.uint8))  # unnamed: key "arr_0"
     data = load_dataset("custom", path=file, max_samples=5, val_fraction=0.4)
     assert (len(data.train_x), len(data.val_x)) == (3, 2) and data.train_y is None
 
 
-@pytest.mark.parametrize("arrays, word", [
-    ({"x": np.array([np.zeros(3), "a"], dtype=object)}, "pickle"),
-    ({"x": np.full((3, 8, 8), np.nan, np.float32)}, "NaN"),
-    ({"x": np.full((3, 8, 8), np.inf)}, "NaN"),
-    ({"x": np.full((3, 8, 8), 1.5, np.float32)}, "[0, 1]"),
-    ({"x": np.full((3, 8, 8), -0.5, np.float32)}, "[0, 1]"),
-    ({"x": np.full((3, 8, 8), 300, np.int32)}, "0..255"),
-    ({"x": np.zeros((3, 8, 8), np.complex64)}, "dtype"),
-    ({"x": np.zeros((3, 8, 8), bool)}, "dtype"),
-    ({"x": np.array([["ab"] * 8] * 8 * 3).reshape(3, 8, 8)}, "dtype"),
-    ({"x": np.zeros((8, 8), np.uint8)}, "shape"),
-    ({"x": np.zeros((2, 2, 8, 8, 1), np.uint8)}, "shape"),
-    ({"x": np.zeros((3, 8, 8, 5), np.uint8)}, "channel"),
-    ({"x": np.zeros((0, 8, 8), np.uint8)}, "empty"),
-    ({"x": np.zeros((1, 8, 8), np.uint8)}, "at least 2"),
-    ({"x": np.zeros((3, 3, 3), np.uint8)}, "4x4"),
-    ({"x": np.zeros((3, 257, 8), np.uint8)}, "256x256"),
-    ({"x": np.zeros((3, 8, 8), np.uint8), "y": np.arange(2)}, "one label per image"),
-    ({"x": np.zeros((3, 8, 8), np.uint8), "y": np.full(3, 0.5)}, "integers"),
-    ({}, "no arrays"),
-])
+@pytest.mark.parametrize(
+    "arrays, word",
+    [
+        ({"x": np.array([np.zeros(3), "a"], dtype=object)}, "pickle"),
+        ({"x": np.full((3, 8, 8), np.nan, np.float32)}, "NaN"),
+        ({"x": np.full((3, 8, 8), np.inf)}, "NaN"),
+        ({"x": np.full((3, 8, 8), 1.5, np.float32)}, "[0, 1]"),
+        ({"x": np.full((3, 8, 8), -0.5, np.float32)}, "[0, 1]"),
+        ({"x": np.full((3, 8, 8), 300, np.int32)}, "0..255"),
+        ({"x": np.zeros((3, 8, 8), np.complex64)}, "dtype"),
+        ({"x": np.zeros((3, 8, 8), bool)}, "dtype"),
+        ({"x": np.array([["ab"] * 8] * 8 * 3).reshape(3, 8, 8)}, "dtype"),
+        ({"x": np.zeros((8, 8), np.uint8)}, "shape"),
+        ({"x": np.zeros((2, 2, 8, 8, 1), np.uint8)}, "shape"),
+        ({"x": np.zeros((3, 8, 8, 5), np.uint8)}, "channel"),
+        ({"x": np.zeros((0, 8, 8), np.uint8)}, "empty"),
+        ({"x": np.zeros((1, 8, 8), np.uint8)}, "at least 2"),
+        ({"x": np.zeros((3, 3, 3), np.uint8)}, "4x4"),
+        ({"x": np.zeros((3, 257, 8), np.uint8)}, "256x256"),
+        ({"x": np.zeros((3, 8, 8), np.uint8), "y": np.arange(2)}, "one per image"),
+        ({"x": np.zeros((3, 8, 8), np.uint8), "y": np.full(3, 0.5)}, "integers"),
+        ({}, "no arrays"),
+    ],
+)
 def test_npz_bad_input(tmp_path, arrays, word):
     file = tmp_path / "bad.npz"
     np.savez(file, **arrays)
@@ -388,6 +438,10 @@ def test_npz_not_a_zip_and_too_large(tmp_path):
     np.savez(file, x=np.zeros((4, 8, 8), np.uint8))
     with pytest.raises(DatasetError, match="MiB"):
         load_images(file, max_bytes=100)
+    np.savez_compressed(file, x=np.zeros((100, 64, 64), np.uint8))  # tiny file, 400 kB inside
+    assert os.path.getsize(file) < 10_000
+    with pytest.raises(DatasetError, match="unpacks to"):
+        load_images(file, max_bytes=100_000)
     np.save(tmp_path / "plain.npy", np.zeros((4, 8, 8)))
     with pytest.raises(DatasetError, match="not supported"):
         load_images(tmp_path / "plain.npy")
