@@ -21,6 +21,11 @@ PAGES = {
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
     ],
+    "Explore": [
+        st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/image:"),
+        st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+        st.Page("pages/traversals.py", title="Traversals & generation", icon=":material/tune:"),
+    ],
 }
 
 page = st.navigation(PAGES)

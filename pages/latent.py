@@ -1,0 +1,122 @@
+"""Latent space: where images land, what the decoder makes of each point, how the codes
+moved during training, and where your own drawing lands."""
+
+import numpy as np
+import streamlit as st
+
+from aevae_core import analysis, projection
+from aevae_core.charts import kl_bar
+from aevae_core.figures import image_figure, latent_scatter, mosaic_figure
+from pages.ui.common import store
+from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
+from pages.ui.explore import split_data as split
+from pages.ui.latent_parts import choose_method, draw_pad, evolution
+
+st.title("Latent space")
+run, epoch = pick_run_and_epoch("latent")
+run_id = run["id"]
+m, config, _ = model(run_id, epoch)
+D = m.latent_dim
+
+c1, c2, c3 = st.columns([3, 2, 2])
+with c1:
+    method = choose_method(D, "latent_method")
+n_points = c2.select_slider("Images", [500, 1000, 2000, 5000, 10_000], 2000, key="latent_n")
+val = split(run_id, "val", n_points)
+color_options = (["label"] if val["y"] is not None else []) + list(val["factor_names"])
+color_by = c3.selectbox("Colour by", color_options or ["nothing"], key="latent_color")
+mu = codes(run_id, epoch, "val", n_points)
+
+
+@st.cache_data(show_spinner="Projecting the codes…", max_entries=32)
+def project(run_id: str, epoch: int, method: str, n: int) -> np.ndarray:
+    proj = projection.projection_for_run(store(), run_id, method)
+    return proj.transform(codes(run_id, epoch, "val", n))
+
+
+coords = project(run_id, epoch, method, n_points)
+color_kw = {}
+if color_by == "label":
+    color_kw = {"labels": val["y"], "label_names": val["class_names"]}
+elif color_by in val["factor_names"]:
+    col = val["factor_names"].index(color_by)
+    color_kw = {"color_values": val["factors"][:, col], "color_name": color_by}
+axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
+
+drawn = st.session_state.get("latent_drawn")
+highlight = None
+if drawn is not None and drawn.shape[1:] == tuple(m.shape):
+    z_drawn, _ = analysis.encode(m, drawn)
+    highlight = tuple(projection.projection_for_run(store(), run_id, method).transform(z_drawn)[0])
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    fig = latent_scatter(coords, axis_titles=axes, highlight=highlight, **color_kw)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+    st.caption(
+        "Each dot is a validation image's code (the mean for a VAE). Click a dot to decode it. "
+        "Clusters of one colour mean the code keeps that information."
+    )
+with right:
+    points = event.selection.points if event else []
+    if points:
+        i = int(points[0]["customdata"])
+        pair = np.stack([val["x"][i], analysis.decode(m, mu[i][None])[0]])
+        st.plotly_chart(mosaic_figure(pair[None], None, ["original", "decoded"]), key="latent_pick")
+        st.caption(f"Image {i}: code " + ", ".join(f"{v:.2f}" for v in mu[i][:8]))
+    else:
+        st.info("Click a point to see its image and what the decoder makes of its code.")
+    if D == 2:
+        st.markdown("**Manifold** (decoded grid over the prior's quantiles)")
+        grid = analysis.manifold_grid(m, 15)
+        st.plotly_chart(mosaic_figure(grid, height=380), key="latent_manifold")
+
+kl = kl_per_dim(run_id, epoch)
+if kl is not None:
+    st.subheader("KL per latent dimension")
+    active = analysis.active_mask(codes(run_id, epoch, "val", 2000))
+    warning = analysis.posterior_collapsed(kl, int(active.sum()))
+    st.plotly_chart(kl_bar(kl, active, warning=warning), key="latent_kl")
+    st.caption(
+        f"{int(active.sum())} of {D} units are active (their mean code varies across images: "
+        "Cov > 0.01, Burda et al. 2015). Inactive ones carry no information: the posterior "
+        "equals the prior there."
+    )
+
+st.subheader("How the codes moved during training")
+evolution(run_id, method)
+
+st.subheader("Where does your image land?")
+pad_col, up_col, out_col = st.columns(3)
+with pad_col:
+    drawing = draw_pad("latent_draw")
+with up_col:
+    upload = st.file_uploader("…or upload a picture", type=["png", "jpg", "jpeg"], key="latent_up")
+if upload is not None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        picture = np.asarray(Image.open(upload).convert("RGBA"))
+    except (UnidentifiedImageError, OSError) as exc:
+        up_col.error(f"That file is not a readable PNG/JPEG image: {exc}")
+        picture = None
+else:
+    picture = drawing
+if picture is None and drawn is not None:
+    del st.session_state["latent_drawn"]
+    st.rerun()
+if picture is not None:
+    x = analysis.embed_image(picture, tuple(m.shape), center=config.dataset != "sprites")
+    if drawn is None or not np.array_equal(drawn, x):
+        st.session_state["latent_drawn"] = x
+        st.rerun()
+    with out_col:
+        recon = analysis.reconstruct(m, x)
+        st.plotly_chart(
+            image_figure(np.concatenate([x, recon], axis=3)[0], height=200),
+            key="latent_drawn_recon",
+        )
+        st.caption(
+            "As the model sees it (left) and its reconstruction (right); the star on "
+            "the scatter marks its code."
+        )

@@ -1,0 +1,167 @@
+"""Reconstructions: originals vs reconstructions, denoising, anomaly detection, compression."""
+
+import numpy as np
+import streamlit as st
+
+from aevae_core import analysis
+from aevae_core.charts import error_bars, error_histogram, roc_figure
+from aevae_core.figures import mosaic_figure
+from pages.ui.explore import model, pick_run_and_epoch
+from pages.ui.explore import split_data as split
+from pages.ui.recon_parts import ood_images, ood_label, ood_sources, recon_with_errors
+
+st.title("Reconstructions")
+run, epoch = pick_run_and_epoch("recon")
+run_id = run["id"]
+m, config, _ = model(run_id, epoch)
+UNIT = "nats / image"
+
+tab_recon, tab_denoise, tab_anomaly, tab_compress = st.tabs(
+    ["Reconstructions", "Denoising", "Anomaly detection", "Compression"]
+)
+
+with tab_recon:
+    c1, c2, c3 = st.columns(3)
+    which = c1.radio(
+        "Images from",
+        ["val", "train"],
+        horizontal=True,
+        key="recon_split",
+        format_func={"val": "validation", "train": "training"}.get,
+    )
+    n = c2.slider("How many", 4, 32, 16, 4, key="recon_n")
+    worst = c3.toggle(
+        "Worst first", key="recon_worst", help="Sort by reconstruction error, largest first."
+    )
+    data = split(run_id, which, 1000)
+    recons, errors, mses = recon_with_errors(run_id, epoch, which, 1000)
+    order = np.argsort(-errors)[:n] if worst else np.arange(min(n, len(errors)))
+    grid = np.stack([data["x"][order], recons[order]])
+    st.plotly_chart(
+        mosaic_figure(grid, ["original", "reconstruction"], [str(i) for i in order]),
+        key="recon_grid",
+    )
+    st.plotly_chart(error_bars(errors[order], indices=order, unit=UNIT), key="recon_errors")
+    st.caption(
+        f"Error = −log p(x|z) of each image under the model's {config.recon.upper()} "
+        f"likelihood, in {UNIT}; mean over these {len(errors)} images: {errors.mean():.2f} "
+        f"(MSE per pixel {mses.mean():.4f}). Training images usually rebuild a little better "
+        "than validation ones: the gap is overfitting."
+    )
+
+with tab_denoise:
+    kind = (
+        "a denoising model"
+        if config.effective_noise > 0
+        else "a plain model (no noise in training)"
+    )
+    st.caption(
+        f"This run is {kind}. Corrupt validation images, feed them in, and compare the "
+        "output with the clean original."
+    )
+    c1, c2 = st.columns(2)
+    noise_type = c1.radio(
+        "Noise",
+        ["gaussian", "mask"],
+        horizontal=True,
+        key="recon_noise_type",
+        format_func={"gaussian": "Gaussian", "mask": "masking"}.get,
+    )
+    level = c2.slider(
+        "Noise level",
+        0.0,
+        0.9,
+        0.3,
+        0.05,
+        key="recon_noise",
+        help="Std of the Gaussian noise, or the share of pixels set to 0.",
+    )
+    clean = split(run_id, "val", 1000)["x"][:12]
+    noisy = analysis.corrupt_images(clean, level, noise_type, seed=0)
+    out = analysis.reconstruct(m, noisy)
+    grid = np.stack([noisy, out, clean])
+    st.plotly_chart(
+        mosaic_figure(grid, ["noisy input", "reconstruction", "clean original"]),
+        key="recon_denoise",
+    )
+    noisy_mse = float(((noisy - clean) ** 2).mean())
+    out_mse = float(((out - clean) ** 2).mean())
+    st.metric(
+        "MSE to the clean image",
+        f"{out_mse:.4f}",
+        f"{out_mse - noisy_mse:+.4f} vs the noisy input",
+        delta_color="inverse",
+    )
+
+with tab_anomaly:
+    st.caption(
+        "A model rebuilds what resembles its training data. Score every image by its "
+        "reconstruction error; images above the threshold are flagged as anomalies."
+    )
+    source = st.selectbox(
+        "Out-of-distribution images", ood_sources(config), key="recon_ood", format_func=ood_label
+    )
+    scores_in = recon_with_errors(run_id, epoch, "val", 1000)[1]
+    try:
+        x_out = ood_images(config, source)
+    except ValueError as exc:
+        st.warning(str(exc))
+        st.stop()
+    scores_out = analysis.reconstruction_errors(m, x_out, config.recon)
+    default = float(np.percentile(scores_in, 95))
+    lo, hi = (
+        float(min(scores_in.min(), scores_out.min())),
+        float(max(scores_in.max(), scores_out.max())),
+    )
+    threshold = st.slider(
+        "Threshold",
+        lo,
+        hi,
+        min(max(default, lo), hi),
+        (hi - lo) / 200 or 0.01,
+        key=f"recon_threshold_{run_id}_{source}",
+    )
+    report = analysis.anomaly_report(scores_in, scores_out, threshold)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Precision", f"{report['precision']:.2f}", help="Flagged images that are anomalies.")
+    c2.metric("Recall", f"{report['recall']:.2f}", help="Anomalies that were flagged.")
+    c3.metric("False alarms", f"{report['false_positive_rate']:.1%}", help="Normal images flagged.")
+    c4.metric("ROC AUC", f"{report['roc_auc']:.3f}", help="1 = perfect ranking, 0.5 = chance.")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(
+        error_histogram(scores_in, scores_out, threshold, unit=UNIT), key="recon_hist"
+    )
+    right.plotly_chart(
+        roc_figure(
+            report["fpr"],
+            report["tpr"],
+            report["roc_auc"],
+            point=(report["false_positive_rate"], report["recall"]),
+        ),
+        key="recon_roc",
+    )
+
+with tab_compress:
+    mse = float(recon_with_errors(run_id, epoch, "val", 1000)[2].mean())
+    rep = analysis.compression_report(tuple(m.shape), m.latent_dim, mse)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Image", f"{rep['image_bytes']:,} bytes", help="One byte per pixel value.")
+    c2.metric(
+        "Code (float32)",
+        f"{rep['code_bytes_float32']:,} bytes",
+        f"{rep['ratio_float32']:.1f}x smaller",
+        delta_color="off",
+    )
+    c3.metric(
+        "Code (float16)",
+        f"{rep['code_bytes_float16']:,} bytes",
+        f"{rep['ratio_float16']:.1f}x smaller",
+        delta_color="off",
+    )
+    c4.metric("Quality (PSNR)", f"{rep['psnr_db']:.1f} dB", help=f"MSE per pixel {mse:.4f}.")
+    st.caption(
+        f"The encoder turns each {'x'.join(map(str, m.shape))} image into {m.latent_dim} "
+        "numbers; the decoder (shared by all images) rebuilds it. That is lossy compression: "
+        "a smaller code saves bytes and loses detail. Train the same model with other latent "
+        "sizes and compare them on the Compare page."
+    )

@@ -1,0 +1,110 @@
+"""Traversals & generation: walk each latent dimension, steer the decoder with sliders,
+interpolate between two images, and sample from the prior."""
+
+import numpy as np
+import streamlit as st
+
+from aevae_core import analysis
+from aevae_core.figures import image_figure, mosaic_figure, traversal_figure
+from pages.ui.explore import codes, dims_by_activity, image_index_input, model, pick_run_and_epoch
+from pages.ui.explore import split_data as split
+
+st.title("Traversals & generation")
+run, epoch = pick_run_and_epoch("trav")
+run_id = run["id"]
+m, config, _ = model(run_id, epoch)
+val = split(run_id, "val", 2000)
+mu_val = codes(run_id, epoch, "val", 2000)
+order = dims_by_activity(run_id, epoch)
+scale = analysis.code_scale(mu_val, m.variational)
+D = m.latent_dim
+
+traverse, sliders, interp, prior = st.tabs(
+    ["Traversal grid", "Sliders", "Interpolation", "Samples from the prior"]
+)
+
+with traverse:
+    st.caption(
+        "Each row changes one latent dimension from −3 to +3 standard deviations around a "
+        "starting code, keeping the others fixed. Dimensions are ordered by how much "
+        "information they carry (KL for a VAE), so the active ones come first: rows that do "
+        "not change are unused dimensions."
+    )
+    c1, c2, c3 = st.columns(3)
+    start = c1.radio("Start from", ["the origin", "a validation image"], key="trav_start")
+    with c2:
+        idx = (
+            image_index_input("Image", len(val["x"]), "trav_idx") if start != "the origin" else None
+        )
+    rows = c3.slider("Dimensions shown", 1, min(D, 16), min(D, 10), key="trav_rows")
+    z0 = np.zeros(D, np.float32) if idx is None else mu_val[idx]
+    grid = analysis.traversal_grid(m, z0, order[:rows], n_steps=9, span=3.0, scale=scale)
+    offsets = [f"{v:+.1f}" for v in analysis.traversal_offsets(9, 3.0)]
+    st.plotly_chart(
+        traversal_figure(grid, [f"z{d + 1}" for d in order[:rows]], offsets), key="trav_grid"
+    )
+
+
+@st.fragment
+def slider_panel() -> None:
+    """Only this fragment reruns when a slider moves, so decoding stays live."""
+    dims = order[: min(D, 16)]
+    left, right = st.columns([3, 2])
+    z = np.zeros(D, np.float32)
+    with left:
+        if st.button("Reset to the origin", key="trav_reset"):
+            for d in dims:
+                st.session_state[f"trav_z_{run_id}_{d}"] = 0.0
+        for d in dims:
+            s = float(scale[d])
+            z[d] = st.slider(
+                f"z{d + 1}", -3.0 * s, 3.0 * s, 0.0, 0.05 * s, key=f"trav_z_{run_id}_{d}"
+            )
+    with right:
+        st.plotly_chart(
+            image_figure(analysis.decode(m, z[None])[0], height=320),
+            key="trav_live",
+            config={"displayModeBar": False},
+        )
+        if D > 16:
+            st.caption(f"The other {D - 16} dimensions stay at 0.")
+
+
+with sliders:
+    st.caption("One slider per latent dimension (most active first): the decoder redraws live.")
+    slider_panel()
+
+with interp:
+    st.caption(
+        "Decode codes on the path between two images. Linear goes in a straight line; "
+        "spherical (slerp) follows the sphere where most of a Gaussian's mass lives."
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        a = image_index_input("From image", len(val["x"]), "trav_from", 0)
+    with c2:
+        b = image_index_input("To image", len(val["x"]), "trav_to", 1)
+    steps = c3.slider("Steps", 3, 15, 9, key="trav_steps")
+    method = c4.radio("Path", ["linear", "slerp"], key="trav_method", horizontal=True)
+    path = analysis.interpolate(mu_val[a], mu_val[b], steps, method)
+    row = analysis.decode(m, path)
+    grid = np.concatenate([val["x"][a][None], row, val["x"][b][None]])[None]
+    labels = ["image A", *[f"{t:.2f}" for t in np.linspace(0, 1, steps)], "image B"]
+    st.plotly_chart(mosaic_figure(grid, None, labels), key="trav_interp")
+
+with prior:
+    st.caption(
+        "Draw z ~ N(0, T² I) and decode it. A VAE is trained so these codes look like its "
+        "data. An AE never was: its codes occupy a small, irregular region, so most prior "
+        "samples land in the holes between them and decode to broken images."
+    )
+    if not m.variational:
+        st.warning(
+            "This is an AE: expect broken samples — that is the lesson.", icon=":material/warning:"
+        )
+    c1, c2, c3 = st.columns(3)
+    temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="trav_temp")
+    n = c2.select_slider("Samples", [16, 32, 64], 32, key="trav_n")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="trav_seed")
+    samples = analysis.prior_samples(m, n, temperature, int(seed))
+    st.plotly_chart(mosaic_figure(samples.reshape(-1, 16, *samples.shape[1:])), key="trav_prior")

@@ -1,0 +1,162 @@
+"""Pieces of the Latent space page: projection choice with background warm-up, the epoch
+evolution player, and the drawing pad (UI glue only; the work is in aevae_core)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from aevae_core import projection
+from aevae_core.evolution import axis_ranges, evolution_gif
+from aevae_core.figures import latent_scatter
+from pages.ui.common import store
+
+METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+PAD = 16  # drawing pad resolution; embed_image resizes to the model's images
+
+
+@st.cache_resource(show_spinner=False)
+def start_warm_up() -> bool:
+    """Once per server: compile UMAP / load t-SNE in the background (never on a click)."""
+    projection.warm_up(("umap", "tsne"), background=True)
+    return True
+
+
+def choose_method(latent_dim: int, key: str) -> str:
+    """Raw axes for a 2-D code, PCA otherwise; UMAP/t-SNE offered, but a cold one falls back
+    to PCA while it compiles in the background (the page refreshes when it is ready)."""
+    start_warm_up()
+    options = (["raw"] if latent_dim <= 2 else []) + ["pca", "umap", "tsne"]
+    method = st.radio(
+        "Projection",
+        options,
+        key=key,
+        horizontal=True,
+        format_func=METHOD_TITLES.get,
+        help="How codes with more than 2 numbers are drawn in 2-D.",
+    )
+    state = projection.warm_state(method)
+    if state in ("cold", "warming"):
+        st.info(
+            f"{METHOD_TITLES[method]} is getting ready (first use on this server compiles "
+            "it, about a minute); showing PCA until then.",
+            icon=":material/hourglass_top:",
+        )
+        _wait_for_warm_up(method)
+        return "pca" if latent_dim > 2 else "raw"
+    if state == "failed":
+        st.error(f"{METHOD_TITLES[method]} failed to start on this server; showing PCA.")
+        return "pca"
+    return method
+
+
+@st.fragment(run_every=2.0)
+def _wait_for_warm_up(method: str) -> None:
+    if projection.is_warm(method):
+        st.rerun()
+
+
+def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
+    """Codes of the fixed validation sample at every epoch, on one projection fitted once;
+    a Play toggle steps through the epochs (only this part of the page refreshes)."""
+    epochs = store().snapshot_epochs(run_id)
+    if len(epochs) < 2:
+        st.caption("The evolution appears once the run has two or more epochs.")
+        return
+    playing = st.session_state.get(f"latent_play_{run_id}", False)
+    body = st.fragment(run_every=0.8 if playing else None)(_evolution_body)
+    body(run_id, method, tuple(epochs), labels_key, playing)
+
+
+def _evolution_body(
+    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, was_playing: bool
+) -> None:
+    frames, labels = _frames(run_id, method, epochs, labels_key)
+    ranges = axis_ranges(frames)
+    playing = st.toggle("Play", key=f"latent_play_{run_id}")
+    if playing != was_playing:
+        st.rerun()  # start or stop the fragment's timer
+    slot = f"latent_evo_{run_id}"
+    if playing:
+        current = st.session_state.get(slot, epochs[0])
+        st.session_state[slot] = epochs[(epochs.index(current) + 1) % len(epochs)]
+    epoch = st.select_slider("Epoch", list(epochs), key=slot)
+    fig = latent_scatter(
+        frames[epochs.index(epoch)],
+        labels=labels,
+        ranges=ranges,
+        title=f"epoch {epoch}",
+        height=420,
+    )
+    st.plotly_chart(fig, key=f"latent_evo_chart_{run_id}")
+    gif = _gif(run_id, method, epochs, labels_key)
+    st.download_button(
+        "Download the evolution as a GIF",
+        gif,
+        f"{run_id}-latent.gif",
+        "image/gif",
+        key=f"latent_gif_{run_id}",
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _gif(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str) -> bytes:
+    frames, labels = _frames(run_id, method, epochs, labels_key)
+    return evolution_gif(
+        frames, labels, titles=[f"epoch {e}" for e in epochs], ranges=axis_ranges(frames)
+    )
+
+
+@st.cache_data(show_spinner="Projecting every epoch…", max_entries=16)
+def _frames(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str):
+    proj = projection.projection_for_run(store(), run_id, method)
+    frames = [proj.transform(store().read_snapshot(run_id, e)["codes"]) for e in epochs]
+    snap = store().read_snapshot(run_id, epochs[-1])
+    return frames, snap.get(labels_key)
+
+
+def draw_pad(key: str) -> np.ndarray | None:
+    """A 16x16 pad: select cells with the box or lasso tool to paint them (each selection
+    adds ink). Returns the drawing (H, W) in [0, 1], or None while it is empty."""
+    ink_key = f"{key}_ink"
+    if ink_key not in st.session_state or st.button("Clear", key=f"{key}_clear"):
+        st.session_state[ink_key] = np.zeros((PAD, PAD), np.float32)
+        st.session_state[f"{key}_nonce"] = st.session_state.get(f"{key}_nonce", 0) + 1
+    ink = st.session_state[ink_key]
+    ys, xs = np.mgrid[0:PAD, 0:PAD]
+    fig = go.Figure(
+        go.Scatter(
+            x=xs.ravel(),
+            y=-ys.ravel(),
+            mode="markers",
+            hoverinfo="none",
+            marker={
+                "symbol": "square",
+                "size": 15,
+                "color": ink.ravel(),
+                "cmin": 0,
+                "cmax": 1,
+                "colorscale": [[0, "#f4f4f4"], [1, "#111111"]],
+                "line": {"width": 0},
+            },
+        )
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), dragmode="lasso")
+    event = st.plotly_chart(
+        fig,
+        on_select="rerun",
+        selection_mode=("lasso", "box"),
+        key=f"{key}_pad_{st.session_state[f'{key}_nonce']}",
+        width="content",
+    )
+    picked = event.selection.point_indices if event else []
+    if picked:
+        flat = ink.ravel().copy()
+        flat[list(picked)] = 1.0
+        if not np.array_equal(flat, ink.ravel()):
+            st.session_state[ink_key] = flat.reshape(PAD, PAD)
+            st.rerun()
+    return ink if ink.any() else None

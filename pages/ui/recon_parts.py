@@ -1,0 +1,66 @@
+"""Cached computations of the Reconstructions page and its out-of-distribution sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from aevae_core import analysis
+from aevae_core.config import TrainConfig
+from pages.ui.explore import model
+from pages.ui.explore import split_data as split
+
+CORRUPTIONS = {
+    "noisy": "validation images + strong Gaussian noise",
+    "masked": "validation images with half the pixels masked",
+    "inverted": "inverted validation images (1 − x)",
+    "shuffled": "validation images with their pixels shuffled",
+}
+SAME_SHAPE = {"mnist": "28", "fashion-mnist": "28", "kmnist": "28"}
+N_OOD = 500
+
+
+@st.cache_data(show_spinner="Reconstructing…", max_entries=32)
+def recon_with_errors(run_id: str, epoch: int, which: str, n: int):
+    """(reconstructions, error in nats per image, MSE per pixel per image), cached per epoch."""
+    m, config, _ = model(run_id, epoch)
+    return analysis.reconstruct_with_errors(m, split(run_id, which, n)["x"], config.recon)
+
+
+def ood_sources(config: TrainConfig) -> list[str]:
+    others = [
+        f"dataset:{name}"
+        for name, group in SAME_SHAPE.items()
+        if name != config.dataset and SAME_SHAPE.get(config.dataset) == group
+    ]
+    return list(CORRUPTIONS) + others
+
+
+def ood_label(source: str) -> str:
+    return CORRUPTIONS.get(source) or f"images from {source.split(':', 1)[1]}"
+
+
+@st.cache_data(show_spinner="Preparing out-of-distribution images…", max_entries=16)
+def ood_images(config: TrainConfig, source: str) -> np.ndarray:
+    """Images the model never saw the like of; ValueError with a message if unavailable."""
+    if source.startswith("dataset:"):
+        from aevae_core.data import DatasetError, load_dataset
+
+        name = source.split(":", 1)[1]
+        try:
+            data = load_dataset(name, max_samples=N_OOD * 2, download=False)
+        except DatasetError as exc:
+            raise ValueError(f"{name} is not available on this server: {exc}") from None
+        return data.val_x[:N_OOD].numpy()
+    x = analysis.load_split(config, "val", N_OOD)[0]
+    rng = np.random.default_rng(0)
+    if source == "noisy":
+        return analysis.corrupt_images(x, 0.5, "gaussian", seed=1)
+    if source == "masked":
+        return analysis.corrupt_images(x, 0.5, "mask", seed=1)
+    if source == "inverted":
+        return 1.0 - x
+    flat = x.reshape(len(x), -1).copy()
+    for row in flat:
+        rng.shuffle(row)
+    return flat.reshape(x.shape)
