@@ -25,6 +25,7 @@ PAGES = {
         st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/image:"),
         st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
         st.Page("pages/traversals.py", title="Traversals & generation", icon=":material/tune:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
 }
 

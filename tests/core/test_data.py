@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -48,6 +50,18 @@ def test_registry_is_consistent():
     for name, info in DATASET_INFO.items():
         assert {"title", "description", "shape", "size", "download"} <= set(info), name
     assert DATASET_INFO["custom"]["shape"] is None
+
+
+def test_import_is_light():
+    """The web app imports this module: no torchvision, sklearn, PIL or streamlit at import."""
+    code = (
+        "import sys, aevae_core.data; "
+        "print([m for m in ('torchvision', 'sklearn', 'PIL', 'streamlit') if m in sys.modules])"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_unknown_name_lists_allowed():
