@@ -74,11 +74,17 @@ st.plotly_chart(
 st.subheader("Latent spaces")
 max_dim = max(m.latent_dim for m in models.values())
 method = choose_method(max_dim, "cmp_method")
+axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
 for col, r in zip(st.columns(len(ready)), ready, strict=True):
     coords, labels, class_names = projected_codes(r["id"], r["last_epoch"], method)
     col.plotly_chart(
         latent_scatter(
-            coords, labels=labels, label_names=class_names, title=names[r["id"]], height=360
+            coords,
+            labels=labels,
+            label_names=class_names,
+            title=names[r["id"]],
+            axis_titles=axes,
+            height=360,
         ),
         key=f"cmp_lat_{r['id']}",
     )
@@ -91,7 +97,7 @@ st.subheader("Samples from the prior N(0, I)")
 for col, r in zip(st.columns(len(ready)), ready, strict=True):
     samples = analysis.prior_samples(models[r["id"]], 16, 1.0, seed=0)
     col.plotly_chart(
-        mosaic_figure(samples.reshape(4, 4, *samples.shape[1:]), title=names[r["id"]]),
+        mosaic_figure(samples.reshape(2, 8, *samples.shape[1:]), title=names[r["id"]]),
         key=f"cmp_prior_{r['id']}",
     )
 st.caption(
