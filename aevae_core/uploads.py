@@ -39,7 +39,8 @@ def save_upload(payload: bytes, *, suffix: str = ".npz", runs_dir: str | Path | 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{secrets.token_hex(8)}{suffix}"
     atomic_write_bytes(path, payload)
-    from aevae_core.data import DatasetError, load_images
+    from aevae_core.data import DatasetError
+    from aevae_core.user_images import load_images
 
     try:
         load_images(path, max_bytes=MAX_UPLOAD_BYTES)

@@ -21,9 +21,9 @@ from aevae_core.data import (
     default_data_dir,
     generate_sprites,
     load_dataset,
-    load_images,
     render_sprites,
 )
+from aevae_core.user_images import load_images
 
 SHARED_DATA = Path(
     os.environ.get("AEVAE_TEST_DATA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "data"
