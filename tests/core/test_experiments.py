@@ -1,0 +1,55 @@
+"""The pair action and the Learn page's lessons queue valid, comparable runs."""
+
+from dataclasses import asdict
+
+import pytest
+
+from aevae_core.config import TrainConfig, validate
+from aevae_core.experiments import LESSONS, pair_configs
+from aevae_core.jobs import submit_to_store
+from aevae_core.store import RunStore
+
+BASE = TrainConfig(dataset="sprites", arch="conv", hidden=(16, 32), latent_dim=6, epochs=3,
+                   seed=7, noise=0.2, l1_code=0.1, kl_warmup=2)  # fmt: skip
+
+
+def _without(config: TrainConfig, *names: str) -> dict:
+    d = asdict(config)
+    for name in names:
+        d.pop(name)
+    return d
+
+
+@pytest.mark.parametrize("betas", [(), (4.0,), (0.5, 4.0, 16.0)])
+def test_pair_differs_only_in_model_and_beta(betas):
+    configs = pair_configs(BASE, betas)
+    assert [c.model for c in configs] == ["ae", "vae"] + ["vae"] * len(betas)
+    assert [c.beta for c in configs[1:]] == [1.0, *betas]
+    shared = {str(_without(c, "model", "beta")) for c in configs}
+    assert len(shared) == 1, "data, architecture, latent dim, seed and epochs must be identical"
+    assert all(c.noise == 0 and c.l1_code == 0 and c.kl_warmup == 0 for c in configs)
+    for c in configs:
+        validate(c)
+
+
+def test_beta_one_is_not_duplicated():
+    assert len(pair_configs(BASE, (1.0, 2.0))) == 3
+
+
+def test_pair_is_queued_as_one_group(tmp_path):
+    store = RunStore(tmp_path)
+    ids = [submit_to_store(store, c, group_id="g1") for c in pair_configs(BASE, (4.0,))]
+    runs = {r["id"]: r for r in store.list_runs()}
+    assert [runs[i]["group_id"] for i in ids] == ["g1"] * 3
+    assert [runs[i]["status"] for i in ids] == ["queued"] * 3
+    assert [r["id"] for r in store.queued()] == ids  # FIFO: AE first
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.key)
+def test_lessons_are_valid(lesson):
+    assert lesson.page.startswith("pages/") and lesson.title and lesson.look_for
+    assert lesson.action in ("queue", "preset")
+    for config in lesson.configs:
+        validate(config)
+    if lesson.action == "preset":
+        assert lesson.preset
