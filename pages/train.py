@@ -2,10 +2,22 @@
 
 import streamlit as st
 
-from aevae_core.config import ConfigError, validate
+from aevae_core.config import ConfigError, TrainConfig, validate
+from aevae_core.preflight import check_memory
 from pages.ui.common import manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview
 from pages.ui.train_live import live_panel
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=30)
+def check(config_json: str) -> tuple[str, str] | None:
+    """aevae_core's validation and memory pre-flight, explained before Start."""
+    try:
+        check_memory(validate(TrainConfig.from_json(config_json)))
+    except ConfigError as exc:
+        return exc.field, exc.message
+    return None
+
 
 st.title("Train")
 form_col, live_col = st.columns([2, 3], gap="large")
@@ -13,23 +25,22 @@ form_col, live_col = st.columns([2, 3], gap="large")
 with form_col:
     config = config_form()
     dataset_preview(config)
-    error = None
-    if config is not None:
-        try:
-            validate(config)
-        except ConfigError as exc:
-            error = exc
+    error = check(config.to_json()) if config is not None else None
     if error is not None:
-        st.error(f"**{error.field}**: {error.message}", icon=":material/block:")
+        st.error(f"**{error[0]}**: {error[1]}", icon=":material/block:")
     if st.button(
         "Start training",
         type="primary",
         disabled=config is None or error is not None,
         key="train_start",
     ):
-        run_id = manager().submit(config)
-        select_run(run_id)
-        st.rerun()
+        try:
+            run_id = manager().submit(config)
+        except ConfigError as exc:
+            st.error(f"**{exc.field}**: {exc.message}", icon=":material/block:")
+        else:
+            select_run(run_id)
+            st.rerun()
 
 with live_col:
     run_id = selected_run_id()
