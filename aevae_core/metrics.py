@@ -1,0 +1,276 @@
+"""Numbers for comparing runs (AE vs VAE, a beta sweep): likelihood terms, active units,
+kNN accuracy on the codes and the MIG disentanglement score.
+
+Units: every likelihood term is in nats per image (sum over pixels, mean over images, as
+in ``losses.py``); ``bits_per_dim`` is nats / (pixels * ln 2); MSE is per pixel on [0, 1].
+
+    m = run_metrics(model, config, x_val, y_val, factors_val, x_train, y_train, iw_k=50)
+    rows = comparison_rows({"AE": m_ae, "VAE": m_vae})
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from aevae_core.analysis import encode
+from aevae_core.config import TrainConfig
+from aevae_core.losses import importance_weighted_nll, kl_per_dim, reconstruction_per_image
+from aevae_core.models import Autoencoder
+from aevae_core.projection import single_threaded
+
+# Table order, label and unit of every metric ``run_metrics`` returns.
+METRIC_LABELS: dict[str, str] = {
+    "recon_nats": "Reconstruction −log p(x|z)",
+    "mse_per_pixel": "MSE of the reconstruction",
+    "kl": "KL(q(z|x) ‖ p(z))",
+    "elbo": "ELBO",
+    "iw_nll": "Importance-weighted NLL",
+    "bits_per_dim": "Bits per dimension",
+    "active_units": "Active units",
+    "knn_accuracy": "kNN accuracy on codes (k = 5)",
+    "mig": "MIG (disentanglement)",
+}
+METRIC_UNITS: dict[str, str] = {
+    "recon_nats": "nats/image",
+    "mse_per_pixel": "per pixel, [0, 1] scale",
+    "kl": "nats/image",
+    "elbo": "nats/image (higher is better)",
+    "iw_nll": "nats/image (lower is better)",
+    "bits_per_dim": "bits/dim",
+    "active_units": "latent dims",
+    "knn_accuracy": "fraction correct",
+    "mig": "0 to 1 (higher is better)",
+}
+
+
+def knn_accuracy(
+    train_codes: np.ndarray,
+    train_labels: np.ndarray,
+    test_codes: np.ndarray,
+    test_labels: np.ndarray,
+    k: int = 5,
+) -> float:
+    """Accuracy of a k-nearest-neighbour classifier fitted on ``train_codes`` (Euclidean)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=max(1, min(k, len(train_codes))))
+    with single_threaded():
+        clf.fit(np.asarray(train_codes), np.asarray(train_labels))
+        predicted = clf.predict(np.asarray(test_codes))
+    return float((predicted == np.asarray(test_labels)).mean())
+
+
+def _discretize(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width histogram bins 0..n_bins-1 (as disentanglement_lib's histogram_discretize)."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(len(values), np.int64)
+    edges = np.linspace(lo, hi, n_bins + 1)[1:-1]
+    return np.digitize(values, edges).astype(np.int64)
+
+
+def _entropy(labels: np.ndarray) -> float:
+    p = np.bincount(labels) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def _mutual_info(a: np.ndarray, b: np.ndarray) -> float:
+    """I(a; b) in nats of two discrete label arrays, from their joint histogram."""
+    nb = int(b.max()) + 1
+    joint = np.bincount(a * nb + b, minlength=(int(a.max()) + 1) * nb).reshape(-1, nb)
+    p = joint / len(a)
+    pa, pb = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    return float((p[nz] * np.log(p[nz] / (pa @ pb)[nz])).sum())
+
+
+def mig_score(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    n_bins: int = 20,
+    discrete: Sequence[bool] | None = None,
+) -> float:
+    """Mutual Information Gap (Chen, Li, Grosse & Duvenaud 2018, "Isolating Sources of
+    Disentanglement in Variational Autoencoders", eq. 6).
+
+    MIG = mean over factors v_k of (I(z_j*; v_k) - I(z_j'; v_k)) / H(v_k), where j* and j' are
+    the code dimensions with the largest and second-largest mutual information with v_k. As
+    in Locatello et al. (2019)'s disentanglement_lib, the MI is estimated from histograms:
+    each code dimension is cut into ``n_bins`` equal-width bins, as are continuous factors;
+    a discrete factor (``discrete[k]``; default: at most ``n_bins`` distinct values) uses its
+    values. Factors with zero entropy are skipped; NaN when none is left. With a single code
+    dimension the gap is I(z_1; v_k) / H(v_k).
+    """
+    codes = np.asarray(codes, np.float64)
+    factors = np.asarray(factors, np.float64)
+    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
+        raise ValueError(f"codes {codes.shape} and factors {factors.shape} must be (N, D), (N, F)")
+    z = [_discretize(codes[:, j], n_bins) for j in range(codes.shape[1])]
+    gaps = []
+    for k in range(factors.shape[1]):
+        column = factors[:, k]
+        is_discrete = discrete[k] if discrete is not None else len(np.unique(column)) <= n_bins
+        v = (
+            np.unique(column, return_inverse=True)[1]
+            if is_discrete
+            else _discretize(column, n_bins)
+        )
+        h = _entropy(v)
+        if h <= 1e-12:
+            continue
+        mi = sorted((_mutual_info(zj, v) for zj in z), reverse=True) + [0.0]
+        gaps.append((mi[0] - mi[1]) / h)
+    return float(np.mean(gaps)) if gaps else math.nan
+
+
+@torch.no_grad()
+def _model_terms(model: Autoencoder, x: torch.Tensor, recon: str, seed: int) -> dict[str, Any]:
+    """One pass over ``x``: codes, the reconstruction term, MSE of decode(mu), KL per dim."""
+    mu, logvar = model.encode(x)
+    logits = model.decode(mu)
+    out: dict[str, Any] = {
+        "mu": mu.numpy(),
+        "mse_per_pixel": (torch.sigmoid(logits) - x).square().mean().item(),
+    }
+    if logvar is None:
+        out["recon_nats"] = reconstruction_per_image(logits, x, recon).mean().item()
+        return out
+    gen = torch.Generator().manual_seed(seed)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
+    out["recon_nats"] = reconstruction_per_image(model.decode(z), x, recon).mean().item()
+    out["kl_per_dim"] = kl_per_dim(mu, logvar).mean(0).double().numpy()
+    return out
+
+
+def run_metrics(
+    model: Autoencoder,
+    config: TrainConfig,
+    x_val: np.ndarray,
+    y_val: np.ndarray | None,
+    factors_val: np.ndarray | None,
+    x_train_sample: np.ndarray | None = None,
+    y_train_sample: np.ndarray | None = None,
+    *,
+    iw_k: int = 50,
+    max_images: int = 1000,
+    iw_max_images: int = 100,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The Compare page's metrics on (at most ``max_images``) validation images.
+
+    * ``recon_nats``: for a VAE E_q[-log p(x|z)] with one sample per image (the ELBO's term,
+      as in training's validation curves); for an AE -log p(x|z = code). nats/image.
+    * ``mse_per_pixel``: of the deterministic reconstruction decode(mu).
+    * ``kl``, ``elbo`` = -(recon + kl): nats/image, None for an AE.
+    * ``iw_nll`` (Burda et al. 2015): k = ``iw_k`` importance samples on the first
+      ``iw_max_images`` images (``iw_images``; k * images decodes is the page's largest
+      cost), nats/image, None for an AE. A tighter bound than -ELBO, but on fewer images.
+    * ``bits_per_dim``: the negative ELBO (VAE) or the reconstruction term (AE, which is not
+      a likelihood bound) divided by pixels * ln 2.
+    * ``active_units`` (VAE, of ``latent_dim``), ``knn_accuracy`` (k = 5 on the codes; fitted
+      on the train sample, or without one on the first half of the validation codes and
+      tested on the second half; None without labels), ``mig`` (None without factors).
+    Extra keys: ``kl_per_dim`` (list or None), ``latent_dim``, ``n_images``, ``iw_images``.
+    Deterministic for a given ``seed``.
+    """
+    from aevae_core.analysis import active_mask
+
+    x = np.ascontiguousarray(x_val[:max_images], np.float32)
+    xt = torch.from_numpy(x.copy())  # x may be a read-only cached split
+    n_pixels = math.prod(x.shape[1:])
+    terms = _model_terms(model, xt, config.recon, seed)
+    mu, recon = terms["mu"], terms["recon_nats"]
+    out: dict[str, Any] = {
+        "recon_nats": recon,
+        "mse_per_pixel": terms["mse_per_pixel"],
+        "kl": None,
+        "elbo": None,
+        "iw_nll": None,
+        "active_units": None,
+        "kl_per_dim": None,
+        "latent_dim": model.latent_dim,
+        "n_images": len(x),
+        "iw_images": 0,
+        "bits_per_dim": recon / (n_pixels * math.log(2)),
+    }
+    if model.variational:
+        kl = float(terms["kl_per_dim"].sum())
+        x_iw = xt[:iw_max_images]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            iw = [
+                importance_weighted_nll(model, xb, k=iw_k, recon=config.recon)
+                for xb in torch.split(x_iw, max(1, 4096 // max(iw_k, 1)))
+            ]
+        out.update(
+            kl=kl, elbo=-(recon + kl), iw_nll=float(torch.cat(iw).mean()), iw_images=len(x_iw),
+            active_units=int(active_mask(mu).sum()), kl_per_dim=terms["kl_per_dim"].tolist(),
+            bits_per_dim=(recon + kl) / (n_pixels * math.log(2)),
+        )  # fmt: skip
+    out["knn_accuracy"] = _knn(model, mu, y_val, x_train_sample, y_train_sample, len(x))
+    out["mig"] = None
+    if factors_val is not None:
+        out["mig"] = mig_score(mu, np.asarray(factors_val[: len(x)]))
+    return out
+
+
+def _knn(
+    model: Autoencoder,
+    mu: np.ndarray,
+    y_val: np.ndarray | None,
+    x_train: np.ndarray | None,
+    y_train: np.ndarray | None,
+    n: int,
+) -> float | None:
+    if y_val is None:
+        return None
+    y = np.asarray(y_val[:n])
+    if x_train is not None and y_train is not None and len(x_train) > 0:
+        return knn_accuracy(encode(model, x_train)[0], y_train, mu, y)
+    half = n // 2
+    if half < 1:
+        return None
+    return knn_accuracy(mu[:half], y[:half], mu[half:], y[half:])
+
+
+def format_metric(key: str, value: Any) -> str:
+    """A table cell: "–" for None or NaN, integers plain, fractions and small numbers to 3-4
+    significant digits."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if key == "active_units":
+        return str(int(value))
+    if key == "mse_per_pixel":
+        return f"{value:.5f}"
+    if key in ("knn_accuracy", "mig", "bits_per_dim"):
+        return f"{value:.3f}"
+    return f"{value:.2f}"
+
+
+def comparison_rows(metrics_by_run: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Rows for the Compare page's table: metric, unit, then one formatted column per run.
+
+    A metric that is None for every run (e.g. MIG without factors) is left out.
+    """
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        values = {name: m.get(key) for name, m in metrics_by_run.items()}
+        if all(v is None for v in values.values()):
+            continue
+        row = {"metric": label, "unit": METRIC_UNITS[key]}
+        if key == "active_units":
+            values = {
+                name: None if v is None else f"{v} of {metrics_by_run[name]['latent_dim']}"
+                for name, v in values.items()
+            }
+            row.update({name: v or "–" for name, v in values.items()})
+        else:
+            row.update({name: format_metric(key, v) for name, v in values.items()})
+        rows.append(row)
+    return rows
