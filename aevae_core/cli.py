@@ -33,32 +33,47 @@ from aevae_core.config import (
     validate,
 )
 
+
+def _number(kind: type) -> Any:
+    """An argparse type whose error says what is allowed (argparse's own does not)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number, e.g. 3" if kind is int else "a number, e.g. 0.001"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: {what}") from None
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
 # Which flag sets which TrainConfig field (the flag is the field with dashes).
 CONFIG_FLAGS: dict[str, dict[str, Any]] = {
     "dataset": {"choices": DATASETS},
     "data_path": {"metavar": "PATH"},
-    "max_samples": {"type": int},
-    "val_fraction": {"type": float},
+    "max_samples": {"type": _number(int)},
+    "val_fraction": {"type": _number(float)},
     "model": {"choices": MODELS},
     "arch": {"choices": ARCHS},
-    "latent_dim": {"type": int},
+    "latent_dim": {"type": _number(int)},
     "hidden": {"type": str, "metavar": "N,N,..."},
-    "beta": {"type": float},
-    "kl_warmup": {"type": int, "metavar": "EPOCHS"},
+    "beta": {"type": _number(float)},
+    "kl_warmup": {"type": _number(int), "metavar": "EPOCHS"},
     "recon": {"choices": RECONS},
-    "l1_code": {"type": float},
-    "noise": {"type": float},
+    "l1_code": {"type": _number(float)},
+    "noise": {"type": _number(float)},
     "noise_type": {"choices": NOISE_TYPES},
     "optimizer": {"choices": OPTIMIZERS},
-    "lr": {"type": float},
-    "momentum": {"type": float},
-    "weight_decay": {"type": float},
-    "batch_size": {"type": int},
-    "epochs": {"type": int},
-    "seed": {"type": int},
+    "lr": {"type": _number(float)},
+    "momentum": {"type": _number(float)},
+    "weight_decay": {"type": _number(float)},
+    "batch_size": {"type": _number(int)},
+    "epochs": {"type": _number(int)},
+    "seed": {"type": _number(int)},
     "device": {"choices": DEVICES},
-    "threads": {"type": int},
-    "log_every": {"type": int},
+    "threads": {"type": _number(int)},
+    "log_every": {"type": _number(int)},
 }
 
 
@@ -141,8 +156,23 @@ def _store(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep 
     return RunStore(args.runs_dir)
 
 
+def check_buildable(config: TrainConfig) -> None:
+    """Refuse, before a run exists, a network that cannot be built for the dataset's images."""
+    from aevae_core.data import DATASET_INFO
+    from aevae_core.models import check_architecture
+
+    shape = DATASET_INFO.get(config.dataset, {}).get("shape")
+    if shape is None:  # the user's own images: checked when they are loaded
+        return
+    try:
+        check_architecture(config, tuple(shape))
+    except ConfigError as exc:
+        bad_value(exc.field, exc.message)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    check_buildable(config)
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
     store = _store(args)
@@ -271,17 +301,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    from aevae_core.data import DatasetError
-
+    # torch is imported only once the flags are known to be valid: a typo fails in 0.2 s.
     try:
         if args.command == "train":
             return cmd_train(args)
         if args.command == "runs":
             return cmd_runs(args)
         return cmd_worker(args)
-    except DatasetError as exc:
-        print(f"aevae: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("aevae: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        data = sys.modules.get("aevae_core.data")  # a DatasetError implies it is loaded
+        if data is not None and isinstance(exc, data.DatasetError):
+            print(f"aevae: error: {exc}", file=sys.stderr)
+            return 1
+        raise

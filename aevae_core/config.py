@@ -117,16 +117,22 @@ def parse_hidden(value: Any) -> tuple[int, ...]:
             return tuple(int(p) for p in parts)
         except ValueError:
             raise ConfigError(
-                "hidden", f"{value!r} is not a comma-separated list of integers, e.g. 256,128"
+                "hidden",
+                f"{value!r} is not a list of layer sizes; allowed: comma-separated integers, "
+                "e.g. 256,128",
             ) from None
     if isinstance(value, (list, tuple)):
         out = []
         for v in value:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
-                raise ConfigError("hidden", f"{v!r} is not an integer layer size")
+                raise ConfigError(
+                    "hidden", f"{v!r} is not an integer layer size; allowed: integers, e.g. 256"
+                )
             out.append(int(v))
         return tuple(out)
-    raise ConfigError("hidden", f"{value!r} is not a list of layer sizes")
+    raise ConfigError(
+        "hidden", f"{value!r} is not a list of layer sizes; allowed: a list of integers"
+    )
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -137,19 +143,19 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
 
 
 def _check_float(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    allowed = f"allowed: {'(' if lo_open else '['}{lo:g}, {hi:g}]"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"{value!r} is not a number")
+        raise ConfigError(name, f"{value!r} is not a number; {allowed}")
     if not math.isfinite(value):
-        raise ConfigError(name, f"{value} is not a finite number")
+        raise ConfigError(name, f"{value} is not a finite number; {allowed}")
     bad_lo = value <= lo if lo_open else value < lo
     if bad_lo or value > hi:
-        bracket = "(" if lo_open else "["
-        raise ConfigError(name, f"{value:g} is out of range; allowed: {bracket}{lo:g}, {hi:g}]")
+        raise ConfigError(name, f"{value:g} is out of range; {allowed}")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(name, f"{value!r} is not one of: {', '.join(allowed)}")
+        raise ConfigError(name, f"{value!r} is not a choice; allowed: {', '.join(allowed)}")
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -161,12 +167,14 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.dataset == "custom" and not config.data_path:
         raise ConfigError("data_path", "dataset 'custom' needs a folder of images or an .npz file")
     _check_int("max_samples", config.max_samples, 0, 10_000_000)
+    if config.max_samples == 1:
+        raise ConfigError("max_samples", "1 image cannot be split; allowed: 0 (all) or 2 or more")
     _check_float("val_fraction", config.val_fraction, 0.0, 0.5, lo_open=True)
     _check_choice("model", config.model, MODELS)
     _check_choice("arch", config.arch, ARCHS)
     _check_int("latent_dim", config.latent_dim, 1, 128)
     if not isinstance(config.hidden, tuple):
-        raise ConfigError("hidden", "must be a tuple of layer sizes")
+        raise ConfigError("hidden", "must be a tuple of layer sizes; allowed: e.g. (256, 128)")
     if len(config.hidden) > 6:
         raise ConfigError("hidden", f"{len(config.hidden)} layers; allowed: at most 6")
     for size in config.hidden:
@@ -217,4 +225,6 @@ HELP: dict[str, str] = {
     "threads": "CPU threads for this run (0 = default).",
     "max_samples": "Use only this many images (0 = all); smaller is faster.",
     "val_fraction": "Share of images held out to measure generalisation.",
+    "data_path": "For your own images: a folder of PNG/JPEG files or an .npz file.",
+    "log_every": "Training steps between two points of the live loss curve.",
 }
