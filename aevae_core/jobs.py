@@ -20,26 +20,28 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 import socket
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 from aevae_core.config import TrainConfig, validate
-from aevae_core.store import FINAL, RunNotFound, RunStore, pid_alive
+from aevae_core.store import FINAL, RunNotFound, RunStore, process_birth
 
 __all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
+RECONCILE_S = 10.0  # how often a running manager looks for runs whose process is gone
 CANCEL_GRACE_S = 1.5  # a worker that ignores its stop flag this long is terminated
 RUNNING = ("running",)
 
@@ -83,6 +85,26 @@ def submit_to_store(store: RunStore, config: TrainConfig, group_id: str | None =
     return store.create_run(config, status="queued", group_id=group_id)
 
 
+def pid_alive(pid: int | None, birth: int | None = None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:  # a zombie has exited; it only waits to be reaped
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    now = process_birth(pid)
+    return birth is None or now is None or now == birth
+
+
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -119,7 +141,7 @@ class JobManager:
         self.threads_per_job = max(1, cpu_count() // self.max_workers)
         self.host = socket.gethostname()
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["aevae_core.worker"])
+        self._ctx.set_forkserver_preload(["aevae_core.worker", "aevae_core.jobs"])
         self._active: dict[str, Any] = {}  # run id -> its worker Process
         self._cancel_deadline: dict[str, float] = {}
         self._lock = threading.RLock()  # guards _active and _cancel_deadline
@@ -127,7 +149,10 @@ class JobManager:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warm_thread: threading.Thread | None = None
+        self._ready = threading.Event()  # the forkserver is up, with torch imported
         self.reconcile()
+        _MANAGERS.add(self)
         if start:
             self.start()
 
@@ -182,17 +207,18 @@ class JobManager:
 
     def start(self) -> None:
         """Start the scheduler thread (and the forkserver, off the caller's thread)."""
-        if self._thread is not None:
-            return
-        threading.Thread(target=self._warm_up, name="aevae-forkserver", daemon=True).start()
-        self._thread = threading.Thread(target=self._loop, name="aevae-jobs", daemon=True)
-        self._thread.start()
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._warm_up()
+            self._thread = threading.Thread(target=self._loop, name="aevae-jobs", daemon=True)
+            self._thread.start()
 
     def serve(self, *, exit_when_idle: bool = False) -> None:
         """Run the scheduler in this thread (the CLI worker) until shut down (or idle)."""
         while not self._closed.is_set():
             self._wake.clear()
-            self.tick()
+            self._safe_tick()
             if exit_when_idle and not self.active_ids() and not self.store.queued():
                 return
             self._wake.wait(POLL_S)
@@ -258,19 +284,42 @@ class JobManager:
         return changed
 
     def _warm_up(self) -> None:
-        try:
-            multiprocessing.forkserver.ensure_running()
+        """Start the forkserver in a thread; runs stay queued until it can fork workers."""
+        with self._lock:
+            if self._warm_thread is None:
+                self._warm_thread = threading.Thread(
+                    target=self._start_forkserver, name="aevae-forkserver", daemon=True
+                )
+                self._warm_thread.start()
+
+    def _start_forkserver(self) -> None:
+        try:  # a first (empty) process returns once the preload (torch, warm-up) is done
+            probe = self._ctx.Process(target=_noop, name="aevae-forkserver-probe", daemon=True)
+            probe.start()
+            probe.join()
         except Exception:
-            log.exception("could not start the forkserver")
+            log.exception("could not start the forkserver; workers start without a preload")
+        self._ready.set()
+        self._wake.set()
 
     def _loop(self) -> None:
+        next_reconcile = time.monotonic() + RECONCILE_S
         while not self._closed.is_set():
             self._wake.clear()
-            try:
-                self.tick()
-            except Exception:  # the scheduler must survive a busy database or a bad row
-                log.exception("job scheduler tick failed")
+            self._safe_tick()
+            if time.monotonic() > next_reconcile:  # e.g. a foreground CLI run killed -9
+                next_reconcile = time.monotonic() + RECONCILE_S
+                try:
+                    self.reconcile()
+                except Exception:
+                    log.exception("reconcile failed")
             self._wake.wait(POLL_S)
+
+    def _safe_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:  # the scheduler must survive a busy database or a bad row
+            log.exception("job scheduler tick failed")
 
     def tick(self, *, start_new: bool = True) -> None:
         """One scheduling pass: record ended workers, then start queued runs in free slots."""
@@ -305,6 +354,9 @@ class JobManager:
                 log.warning("run %s failed: %s", run_id, _exit_reason(proc.exitcode))
 
     def _start_queued(self) -> None:
+        if not self._ready.is_set():  # runs stay "queued" (cancellable at once) meanwhile
+            self._warm_up()
+            return
         with self._lock:
             free = self.max_workers - len(self._active)
         if free <= 0:
@@ -339,6 +391,10 @@ class JobManager:
             free -= 1
 
 
+def _noop() -> None:
+    pass
+
+
 def _run_worker(*args: Any) -> None:
     """A worker process's target. Importing aevae_core.worker here, not in the manager,
     keeps torch's warm-up out of the server process (the forkserver has it preloaded)."""
@@ -354,6 +410,19 @@ def _worker_context() -> dict[str, Any]:
     except OSError:
         cwd = "/"
     return {"cwd": cwd, "env": {k: v for k, v in os.environ.items() if k.startswith("AEVAE_")}}
+
+
+_MANAGERS: weakref.WeakSet[JobManager] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_scheduling() -> None:
+    """At interpreter exit no manager starts another worker; multiprocessing's own exit
+    hook (registered earlier, so it runs later) then terminates the running workers, which
+    record their runs as "interrupted"."""
+    for manager in list(_MANAGERS):
+        manager._closed.set()
+        manager._tick_lock.acquire(timeout=5)  # let a pass in progress end; no more after it
 
 
 _manager: JobManager | None = None

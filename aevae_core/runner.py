@@ -5,7 +5,8 @@ run pre-trained from the command line is indistinguishable from one trained in t
 
 What is recorded while training:
 * a metrics row every ``log_every`` steps (buffered, flushed at least every second and
-  at every epoch end) and one per epoch;
+  at every epoch end) and one per epoch (``fit``'s record plus ``cpu_s``, the process's
+  CPU seconds on the run so far);
 * per epoch: ``latest.pt`` (and ``best.pt`` when the validation loss improves), written
   atomically, and a snapshot (a fixed batch of validation images with reconstructions,
   and the latent means of a fixed validation sample of up to 2,000 with their labels).
@@ -27,7 +28,7 @@ import torch
 from aevae_core.checkpoint import load_checkpoint, save_checkpoint
 from aevae_core.data import Dataset, load_dataset
 from aevae_core.models import Autoencoder
-from aevae_core.store import CANCEL_INTERRUPT, RunStore, atomic_write_bytes
+from aevae_core.store import CANCEL_INTERRUPT, CANCEL_STOP, RunStore, atomic_write_bytes
 from aevae_core.train import Callbacks, FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class StoreRecorder(Callbacks):
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._cpu0 = time.process_time()
 
     def flush(self) -> None:
         with self._lock:
@@ -173,8 +175,11 @@ class StoreRecorder(Callbacks):
         if record["val_loss"] < self.best:
             self.best = record["val_loss"]
             atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest.read_bytes())
+        # CPU seconds this process has spent on the run since it (re)started: wall times
+        # mislead on a shared machine, so the store keeps both.
+        row = {**record, "cpu_s": time.process_time() - self._cpu0}
         with self._lock:
-            self.buffer.append(("epoch", epoch, record["step"], record))
+            self.buffer.append(("epoch", epoch, record["step"], row))
         self.flush()
         self.store.update_progress(
             self.run_id, last_epoch=epoch, last_step=record["step"], val_loss=record["val_loss"],
@@ -211,6 +216,10 @@ class CancelWatcher:
 
     def close(self) -> None:
         self._done.set()
+
+
+class Interrupted(BaseException):
+    """A worker was told to end (SIGTERM, SIGINT): e.g. its server is stopping or restarting."""
 
 
 class AnyStop:
@@ -273,7 +282,8 @@ def execute_run(
     The run stops when ``stop`` is set (a flag or a callable) or when the store's cancel
     request is (so ``runs cancel`` and the app can stop a foreground CLI run too). Errors
     end the run as "failed" with the reason; they are logged, not raised, except
-    KeyboardInterrupt (the run ends "stopped" and the interrupt propagates).
+    KeyboardInterrupt (the run ends "stopped" and the interrupt propagates). A worker's
+    ``Interrupted`` (see ``worker.py``) ends it "interrupted", resumable.
     """
     watcher = CancelWatcher(store, run_id)
     flag = watcher if stop is None else AnyStop(stop, watcher)
@@ -281,8 +291,11 @@ def execute_run(
     running = ("running",)
     try:
         if store.cancel_requested(run_id):
-            store.finish(run_id, "stopped", "stopped by the user before training started",
-                         only_if=running)  # fmt: skip
+            if store.get_run(run_id)["cancel_requested"] == CANCEL_INTERRUPT:
+                status, reason = "interrupted", "the job manager shut down before the run started"
+            else:
+                status, reason = "stopped", "stopped by the user before training started"
+            store.finish(run_id, status, reason, only_if=running)
             return None
         remove_temp_files(store.run_dir(run_id))
         config = store.config(run_id)
@@ -312,6 +325,18 @@ def execute_run(
         _close_quietly(recorder)
         store.finish(run_id, "stopped", "interrupted from the keyboard (Ctrl-C)", only_if=running)
         raise
+    except Interrupted as exc:
+        _close_quietly(recorder)
+        run = store.get_run(run_id)
+        during = f"during epoch {run['last_epoch'] + 1}"
+        if run["cancel_requested"] == CANCEL_STOP:  # the manager terminated a stopping worker
+            store.finish(run_id, "stopped", f"stopped by the user {during}", only_if=running)
+        else:
+            store.finish(
+                run_id, "interrupted", f"{exc} {during}; resume to continue from the last "
+                "checkpoint", only_if=running,
+            )  # fmt: skip
+        return None
     except Exception as exc:
         log.exception("run %s failed", run_id)
         _close_quietly(recorder)

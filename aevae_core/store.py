@@ -25,7 +25,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,26 +114,6 @@ def process_birth(pid: int | None) -> int | None:
         return None
 
 
-def pid_alive(pid: int | None, birth: int | None = None) -> bool:
-    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:  # a zombie has exited; it only waits to be reaped
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust kill(0)
-    now = process_birth(pid)
-    return birth is None or now is None or now == birth
-
-
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
@@ -182,14 +161,15 @@ class RunStore:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    @contextmanager
+    @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 

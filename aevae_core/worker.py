@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 from typing import Any
 
 import torch
@@ -66,7 +67,15 @@ def worker_main(
     store.set_pid(run_id, os.getpid())
     if not store.config(run_id).threads:
         torch.set_num_threads(max(1, int(threads)))
+    # A stopping server (its exit terminates its workers; Ctrl-C reaches the whole process
+    # group) leaves the run "interrupted" with a reason, not "running" with nobody on it.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     runner.execute_run(store, run_id)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise runner.Interrupted(f"the worker process received {signal.Signals(signum).name}")
 
 
 warm_up()
