@@ -1,0 +1,128 @@
+"""Tests for aevae_core.figures (and the charts it re-exports): each builder returns a
+figure with the expected traces, shapes and labels."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from PIL import Image
+
+from aevae_core import figures as F
+
+
+def png_of(fig: go.Figure) -> Image.Image:
+    source = fig.data[0].source
+    assert source.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+
+
+def test_tile_and_image_grid():
+    images = np.random.default_rng(0).random((5, 1, 4, 6)).astype(np.float32)
+    mosaic = F.tile(images, ncols=3)
+    assert mosaic.shape == (2 * 4 + 1, 3 * 6 + 2, 1)
+    np.testing.assert_array_equal(mosaic[:4, 7:13, 0], images[1, 0])
+    assert len(F.image_grid(images, ncols=3).data) == 1
+
+
+def test_loss_curves_traces():
+    epochs = [{"epoch": e, "train_loss": 1.0, "val_loss": 1.1, "train_recon": 0.9,
+               "val_recon": 1.0, "train_kl": 0.1, "val_kl": 0.1} for e in (1, 2)]  # fmt: skip
+    assert len(F.loss_curves(epochs, variational=True).data) == 6
+    assert len(F.loss_curves(epochs, variational=False).data) == 4
+
+
+def test_latent_scatter_one_trace_per_class_with_indices():
+    rng = np.random.default_rng(0)
+    coords, labels = rng.normal(size=(60, 2)), np.arange(60) % 3
+    fig = F.latent_scatter(coords, labels=labels, label_names=["a", "b", "c"], title="t")
+    assert [t.name for t in fig.data] == ["a", "b", "c"]
+    assert all(isinstance(t, go.Scatter) for t in fig.data)
+    indices = np.sort(np.concatenate([np.asarray(t.customdata) for t in fig.data]))
+    np.testing.assert_array_equal(indices, np.arange(60))
+    first = fig.data[0]
+    np.testing.assert_allclose(first.x, coords[np.asarray(first.customdata), 0], rtol=1e-6)
+    assert "index" in first.hovertemplate and fig.layout.clickmode == "event+select"
+
+
+def test_latent_scatter_options():
+    coords = np.random.default_rng(1).normal(size=(1500, 2))
+    ranges = ((-5.0, 5.0), (-4.0, 4.0))
+    fig = F.latent_scatter(
+        coords, color_values=np.linspace(0, 1, 1500), color_name="scale", ranges=ranges,
+        highlight=(0.5, 0.5), customdata=np.arange(1500) + 100,
+    )  # fmt: skip
+    assert len(fig.data) == 2 and isinstance(fig.data[0], go.Scattergl)  # WebGL when large
+    assert fig.data[0].marker.colorbar.title.text == "scale"
+    assert fig.data[0].customdata[0] == 100
+    assert fig.data[1].name == "your image" and fig.data[1].marker.symbol == "star"
+    assert tuple(fig.layout.xaxis.range) == (-5.0, 5.0)
+    assert len(F.latent_scatter(coords[:10]).data) == 1
+
+
+def test_traversal_figure_is_a_labelled_png_mosaic():
+    grid = np.random.default_rng(0).random((3, 7, 1, 8, 8)).astype(np.float32)
+    cols = [f"{v:+.0f}" for v in np.linspace(-3, 3, 7)]
+    fig = F.traversal_figure(grid, ["z1", "z4", "z2"], cols)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Image)
+    assert list(fig.layout.yaxis.ticktext) == ["z1", "z4", "z2"]
+    assert list(fig.layout.xaxis.ticktext) == cols
+    png = png_of(fig)
+    mosaic_w, mosaic_h = 7 * 9 - 1, 3 * 9 - 1
+    upscale = png.size[0] // mosaic_w
+    assert png.size == (mosaic_w * upscale, mosaic_h * upscale) and upscale >= 1
+    assert fig.data[0].dx == pytest.approx(1 / upscale)
+
+
+def test_image_figure_and_colour_mosaic():
+    fig = F.image_figure(np.ones((1, 28, 28), np.float32))
+    assert np.asarray(png_of(fig)).min() == 255
+    rgb = F.mosaic_figure(np.zeros((2, 2, 3, 4, 4), np.uint8), title="x")
+    assert png_of(rgb).mode == "RGB" and rgb.layout.title.text == "x"
+
+
+def test_kl_bar():
+    fig = F.kl_bar([0.5, 0.0, 2.0, 0.01], [True, False, True, False], warning="collapsed!")
+    assert len(fig.data) == 2
+    assert list(fig.data[0].x) == ["z1", "z3"] and list(fig.data[1].x) == ["z2", "z4"]
+    assert fig.data[0].name == "active (2)"
+    assert fig.layout.title.text == "collapsed!" and len(fig.layout.annotations) == 1
+    assert F.kl_bar([1.0], [True]).layout.title.text is None
+
+
+def test_error_histogram_and_roc():
+    fig = F.error_histogram(np.arange(10.0), np.arange(5.0, 20.0), threshold=8.0)
+    assert len(fig.data) == 2 and all(isinstance(t, go.Histogram) for t in fig.data)
+    assert fig.data[0].xbins.size == fig.data[1].xbins.size  # shared bins
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x0 == 8.0
+    roc = F.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.9, 1]), 0.8, point=(0.5, 0.9))
+    assert len(roc.data) == 3 and "0.800" in roc.data[0].name
+
+
+def test_rate_distortion_sorted_by_beta():
+    points = [
+        {"name": "b", "kl": 2.0, "recon": 30.0, "beta": 4.0},
+        {"name": "a", "kl": 10.0, "recon": 20.0, "beta": 0.5},
+        {"name": "ae", "kl": 0.0, "recon": 18.0, "beta": None},
+    ]
+    fig = F.rate_distortion(points)
+    assert len(fig.data) == 1
+    assert list(fig.data[0].x) == [10.0, 2.0, 0.0]
+    assert fig.data[0].text[0] == "a (β=0.5)" and fig.data[0].text[2] == "ae"
+
+
+def test_overlay_curves_train_dashed_validation_solid():
+    rows = [{"epoch": e, "train_kl": 1.0 / e, "val_kl": 1.2 / e} for e in (1, 2, 3)]
+    fig = F.overlay_curves({"AE": rows, "VAE": rows}, "kl")
+    assert len(fig.data) == 4
+    assert [t.line.dash for t in fig.data] == ["dash", "solid", "dash", "solid"]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert len(F.overlay_curves({"AE": [{"epoch": 1}]}, "kl").data) == 0
+
+
+def test_error_bars():
+    fig = F.error_bars(np.array([3.0, 1.0]), indices=np.array([7, 2]))
+    assert list(fig.data[0].x) == ["7", "2"]

@@ -1,0 +1,113 @@
+"""Tests for aevae_core.metrics: kNN accuracy, the MIG disentanglement score and the
+Compare page's metrics table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aevae_core import analysis as A
+from aevae_core import metrics as M
+from aevae_core.config import TrainConfig
+from aevae_core.models import build_model
+
+SHAPE = (1, 8, 8)
+
+
+def tiny(model: str = "vae"):
+    torch.manual_seed(0)
+    config = TrainConfig(model=model, latent_dim=3, hidden=(16,))
+    return build_model(config, SHAPE).eval(), config
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.random((60, *SHAPE)).astype(np.float32)
+    y = np.arange(60) % 3
+    factors = rng.random((60, 2)).astype(np.float32)
+    return x, y, factors
+
+
+def test_knn_accuracy_on_separable_codes():
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 4
+    codes = labels[:, None] * 10.0 + rng.normal(0, 0.5, size=(200, 3))
+    assert M.knn_accuracy(codes[:100], labels[:100], codes[100:], labels[100:]) == 1.0
+    noise = rng.normal(size=(200, 3))
+    assert M.knn_accuracy(noise[:100], labels[:100], noise[100:], labels[100:]) < 0.6
+    assert M.knn_accuracy(codes[:3], labels[:3], codes[3:6], labels[3:6], k=5) >= 0  # k > n
+
+
+def test_mig_high_for_codes_equal_to_factors():
+    rng = np.random.default_rng(0)
+    factors = np.c_[rng.integers(0, 3, 2000), rng.random((2000, 3))]  # 1 discrete, 3 continuous
+    codes = factors[:, [2, 0, 3, 1]] + rng.normal(0, 1e-4, size=(2000, 4))  # permuted dims
+    assert M.mig_score(codes, factors) > 0.5
+
+
+def test_mig_low_for_random_codes():
+    rng = np.random.default_rng(1)
+    factors = rng.random((2000, 4))
+    assert M.mig_score(rng.normal(size=(2000, 5)), factors) < 0.1
+
+
+def test_mig_penalises_a_factor_spread_over_two_dims():
+    rng = np.random.default_rng(2)
+    factors = rng.random((2000, 2))
+    entangled = np.c_[factors[:, 0], factors[:, 0], factors[:, 1]]  # factor 0 in two dims
+    assert M.mig_score(entangled, factors) == pytest.approx(0.5, abs=0.1)
+
+
+def test_mig_discrete_flags_and_degenerate_input():
+    rng = np.random.default_rng(3)
+    f = rng.integers(0, 4, size=(500, 1)).astype(float)
+    assert M.mig_score(f + 1e-6, f, discrete=[True]) > 0.9
+    assert math.isnan(M.mig_score(rng.random((50, 2)), np.ones((50, 1))))  # no entropy
+    with pytest.raises(ValueError):
+        M.mig_score(np.zeros((5, 2)), np.zeros((6, 1)))
+
+
+def test_run_metrics_ae_has_no_variational_terms(data):
+    x, y, factors = data
+    model, config = tiny("ae")
+    m = M.run_metrics(model, config, x, y, None)
+    for key in ("kl", "elbo", "iw_nll", "active_units", "mig"):
+        assert m[key] is None
+    errors = A.reconstruction_errors(model, x, config.recon)
+    assert m["recon_nats"] == pytest.approx(float(errors.mean()), rel=1e-5)
+    assert m["mse_per_pixel"] == pytest.approx(float(A.mse_per_image(model, x).mean()), rel=1e-5)
+    assert m["recon_nats"] > 0 and 0 <= m["mse_per_pixel"] <= 1
+    assert m["bits_per_dim"] == pytest.approx(m["recon_nats"] / (64 * math.log(2)))
+    assert 0 <= m["knn_accuracy"] <= 1
+
+
+def test_run_metrics_vae(data):
+    x, y, factors = data
+    model, config = tiny("vae")
+    m = M.run_metrics(model, config, x, y, factors, x[:30], y[:30], iw_k=8, max_images=40)
+    assert m["n_images"] == 40 and m["latent_dim"] == 3 and m["iw_images"] == 40
+    assert m["kl"] > 0 and m["elbo"] == pytest.approx(-(m["recon_nats"] + m["kl"]))
+    assert m["kl"] == pytest.approx(sum(m["kl_per_dim"]))
+    assert math.isfinite(m["iw_nll"]) and m["iw_nll"] > 0
+    assert m["bits_per_dim"] == pytest.approx(-m["elbo"] / (64 * math.log(2)))
+    assert 0 <= m["active_units"] <= 3 and 0 <= m["mig"] <= 1
+    again = M.run_metrics(model, config, x, y, factors, x[:30], y[:30], iw_k=8, max_images=40)
+    assert again == m  # deterministic by seed
+    assert M.run_metrics(model, config, x, None, None, iw_k=2)["knn_accuracy"] is None
+
+
+def test_metric_tables():
+    assert list(M.METRIC_LABELS) == list(M.METRIC_UNITS)
+    ae = {k: None for k in M.METRIC_LABELS} | {"recon_nats": 20.0, "latent_dim": 2}
+    vae = dict(ae, kl=3.0, active_units=1, mig=None)
+    rows = M.comparison_rows({"AE": ae, "VAE": vae})
+    metrics = [r["metric"] for r in rows]
+    assert metrics == [M.METRIC_LABELS[k] for k in ("recon_nats", "kl", "active_units")]
+    kl_row = rows[1]
+    assert kl_row["unit"] == "nats/image" and kl_row["AE"] == "–" and kl_row["VAE"] == "3.00"
+    assert rows[2]["VAE"] == "1 of 2"
+    assert M.format_metric("mig", float("nan")) == "–"
