@@ -1,0 +1,98 @@
+"""Runs: the table, its filters, downloads, and deleting a run (only after confirming)."""
+
+from __future__ import annotations
+
+import pytest
+from app_helpers import (
+    by_label,
+    make_completed_run,
+    make_finished_run,
+    no_exception,
+    open_page,
+    texts,
+)
+
+RUNS = "pages/runs.py"
+
+
+@pytest.fixture(scope="module")
+def runs(app_env) -> dict[str, str]:
+    """A trained run, a failed AE on sprites and a queued run (no workers: it stays queued)."""
+    store = app_env.store
+    return {
+        "trained": make_completed_run(store),
+        "failed": make_finished_run(store, "failed", model="ae", dataset="sprites"),
+        "queued": app_env.manager.submit(store.config(make_finished_run(store))),
+    }
+
+
+def table(at):
+    assert len(at.dataframe) == 1, "one runs table"
+    return at.dataframe[0].value
+
+
+def test_table_lists_every_run(app_env, runs):
+    at = open_page(RUNS)
+    no_exception(at)
+    df = table(at)
+    assert set(df["run"]) == {r["id"] for r in app_env.store.list_runs()}
+    assert set(runs.values()) <= set(df["run"])
+    row = df[df["run"] == runs["trained"]].iloc[0]
+    assert row["status"] == "completed" and row["epochs"] == "2/2"
+    assert row["val loss (nats)"] > 0
+
+
+def test_filters_narrow_the_table(app_env, runs):
+    at = open_page(RUNS)
+    for label in ("Status", "Dataset", "Model"):
+        assert by_label(at.multiselect, label).value == []
+    by_label(at.multiselect, "Status").set_value(["failed"]).run()
+    no_exception(at)
+    assert list(table(at)["run"]) == [runs["failed"]]
+    by_label(at.multiselect, "Status").set_value([]).run()
+    by_label(at.multiselect, "Dataset").set_value(["digits"]).run()
+    assert runs["failed"] not in set(table(at)["run"])
+    assert runs["trained"] in set(table(at)["run"])
+    by_label(at.multiselect, "Model").set_value(["ae"]).run()
+    assert table(at).empty  # no AE on digits
+
+
+def test_selected_run_offers_downloads(app_env, runs):
+    at = open_page(RUNS, {"run": runs["trained"]})
+    no_exception(at)
+    assert runs["trained"] in texts(at.subheader)
+    labels = {b.label: b for b in at.get("download_button")}
+    assert {"config.json", "metrics.csv", "checkpoint (.pt)"} <= set(labels)
+
+
+def test_delete_requires_confirmation_and_removes_the_run(app_env, runs):
+    victim = make_finished_run(app_env.store, "stopped")
+    folder = app_env.store.run_dir(victim)
+    at = open_page(RUNS, {"run": victim})
+    no_exception(at)
+    delete = by_label(at.button, "Delete")
+    assert delete.disabled, "Delete is disabled until the checkbox is ticked"
+
+    confirm = next(c for c in at.checkbox if c.label.startswith("Yes, delete"))
+    assert victim in confirm.label
+    confirm.check().run()
+    delete = by_label(at.button, "Delete")
+    assert not delete.disabled
+    delete.click().run()
+    no_exception(at)
+
+    remaining = {r["id"] for r in app_env.store.list_runs()}
+    assert victim not in remaining
+    assert set(runs.values()) <= remaining, "only the selected run is deleted"
+    assert not folder.exists()
+    assert victim not in set(table(at)["run"])
+
+
+def test_active_run_must_be_stopped_before_deleting(app_env, runs):
+    at = open_page(RUNS, {"run": runs["queued"]})
+    no_exception(at)
+    assert not [b for b in at.button if b.label == "Delete"]
+    by_label(at.button, "Stop").click().run()
+    no_exception(at)
+    assert app_env.store.get_run(runs["queued"])["status"] == "stopped"
+    assert by_label(at.button, "Delete").disabled  # now deletable, after confirming

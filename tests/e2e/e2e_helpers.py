@@ -1,0 +1,151 @@
+"""Helpers for the real-browser tests and bench/bench_app.py-style timing: the page list
+from app.py, the server's life cycle, and waits on Streamlit's DOM.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # plain `pytest` (not `python -m pytest`) from anywhere
+    sys.path.insert(0, str(REPO))
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = os.environ.get("AEVAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HEALTH_TIMEOUT_S = 60
+RENDER_TIMEOUT_MS = 60_000
+EXCEPTION = '[data-testid="stException"]'
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str
+    title: str
+    default: bool
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+def app_pages(app: Path = REPO / "app.py") -> list[PageInfo]:
+    """Every ``st.Page("pages/x.py", title=...)`` in app.py, in source order."""
+    found = []
+    for node in ast.walk(ast.parse(app.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "Page"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            kw = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+            path = node.args[0].value
+            title = kw.get("title") or Path(path).stem.replace("_", " ").title()
+            found.append(
+                (
+                    (node.lineno, node.col_offset),
+                    PageInfo(path, str(title), bool(kw.get("default"))),
+                )
+            )
+    return [page for _, page in sorted(found, key=lambda item: item[0])]
+
+
+def missing_browser_reason() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found ({CHROMIUM}); install Debian's `chromium` (see .ci/run)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (server, forkserver, workers); SIGKILL stragglers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+@dataclass
+class Server:
+    url: str
+    runs_dir: Path
+    log: Path
+    trained_run: str
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+def wait_until_idle(page: Any, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
+    """Wait until the script run has finished and nothing is still loading (skeletons)."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms
+    )
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout_ms
+    )
+
+
+def assert_no_exception(page: Any, where: str) -> None:
+    shown = page.locator(EXCEPTION)
+    if shown.count():
+        texts = "\n---\n".join(shown.all_inner_texts())
+        raise AssertionError(f"{where}: the page shows an exception:\n{texts}")
+
+
+def page_heading(page_path: str) -> str | None:
+    """The literal ``st.title("...")`` of a page file, or None when it is computed."""
+    source = (REPO / page_path).read_text()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "title"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            return node.args[0].value
+    return None
