@@ -6,11 +6,9 @@ covered by the parametrized tests without touching this suite.
 
 from __future__ import annotations
 
-import ast
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 if str(REPO) not in sys.path:  # plain `pytest` (not `python -m pytest`) from anywhere
     sys.path.insert(0, str(REPO))
+if str(REPO / "tests") not in sys.path:  # the page list both suites share
+    sys.path.insert(0, str(REPO / "tests"))
 
+from page_list import PageInfo, app_pages, page_heading  # noqa: E402, F401
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from aevae_core.config import TrainConfig  # noqa: E402
@@ -28,53 +29,7 @@ from aevae_core.store import RunStore  # noqa: E402
 TIMEOUT_S = 60
 
 
-@dataclass(frozen=True)
-class PageInfo:
-    path: str  # relative to app.py, e.g. "pages/train.py"
-    title: str
-    default: bool
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).stem
-
-
-def app_pages(app: Path = APP) -> list[PageInfo]:
-    """Every ``st.Page("pages/x.py", title=...)`` in app.py, in source order."""
-    found = []
-    for node in ast.walk(ast.parse(app.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "Page"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            kw = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
-            path = node.args[0].value
-            title = kw.get("title") or Path(path).stem.replace("_", " ").title()
-            page = PageInfo(path, str(title), bool(kw.get("default", False)))
-            found.append(((node.lineno, node.col_offset), page))
-    return [page for _, page in sorted(found, key=lambda item: item[0])]
-
-
 PAGES = app_pages()
-
-
-def page_heading(page_path: str) -> str | None:
-    """The literal ``st.title("...")`` of a page file, or None when it is computed."""
-    for node in ast.walk(ast.parse((REPO / page_path).read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "title"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            return node.args[0].value
-    return None
 
 
 def new_app() -> AppTest:

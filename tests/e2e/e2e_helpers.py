@@ -4,7 +4,6 @@ from app.py, the server's life cycle, and waits on Streamlit's DOM.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
 import shutil
@@ -20,6 +19,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # plain `pytest` (not `python -m pytest`) from anywhere
     sys.path.insert(0, str(REPO))
+if str(REPO / "tests") not in sys.path:  # the page list both suites share
+    sys.path.insert(0, str(REPO / "tests"))
+
+from page_list import PageInfo, app_pages, page_heading  # noqa: E402, F401
+
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = os.environ.get("AEVAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,41 +38,6 @@ CHROMIUM_ARGS = [
 HEALTH_TIMEOUT_S = 60
 RENDER_TIMEOUT_MS = 60_000
 EXCEPTION = '[data-testid="stException"]'
-
-
-@dataclass(frozen=True)
-class PageInfo:
-    path: str
-    title: str
-    default: bool
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).stem
-
-
-def app_pages(app: Path = REPO / "app.py") -> list[PageInfo]:
-    """Every ``st.Page("pages/x.py", title=...)`` in app.py, in source order."""
-    found = []
-    for node in ast.walk(ast.parse(app.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "Page"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            kw = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
-            path = node.args[0].value
-            title = kw.get("title") or Path(path).stem.replace("_", " ").title()
-            found.append(
-                (
-                    (node.lineno, node.col_offset),
-                    PageInfo(path, str(title), bool(kw.get("default"))),
-                )
-            )
-    return [page for _, page in sorted(found, key=lambda item: item[0])]
 
 
 def missing_browser_reason() -> str | None:
@@ -133,19 +102,3 @@ def assert_no_exception(page: Any, where: str) -> None:
     if shown.count():
         texts = "\n---\n".join(shown.all_inner_texts())
         raise AssertionError(f"{where}: the page shows an exception:\n{texts}")
-
-
-def page_heading(page_path: str) -> str | None:
-    """The literal ``st.title("...")`` of a page file, or None when it is computed."""
-    source = (REPO / page_path).read_text()
-    for node in ast.walk(ast.parse(source)):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "title"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            return node.args[0].value
-    return None
