@@ -24,17 +24,24 @@ VIRIDIS = (
     "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725",
 )  # fmt: skip
 ACTIVE_COLOR, INACTIVE_COLOR = "#2ca02c", "#bbbbbb"
+COLLAPSED_TITLE = "KL per latent dimension — posterior collapsed"
 
 
 def kl_bar(
     kl_per_dim: Sequence[float],
     active_mask: Sequence[bool],
     *,
+    collapsed: bool = False,
     warning: str | None = None,
     height: int = 300,
 ) -> go.Figure:
-    """KL per latent dimension (nats/image); active units green, inactive grey; a collapse
-    ``warning`` (see analysis.posterior_collapsed) becomes a red title."""
+    """KL per latent dimension (nats/image); active units green, inactive grey.
+
+    ``collapsed`` (see analysis.posterior_collapsed) gives the chart a short red title; the
+    page shows the long explanation next to it (st.warning). ``warning`` replaces that
+    title with a short text of the caller's: a chart title has no room for a paragraph.
+    """
+    title = warning or (COLLAPSED_TITLE if collapsed else None)
     kl = np.asarray(kl_per_dim, dtype=np.float64)
     active = np.asarray(active_mask, dtype=bool)
     names = np.array([f"z{i + 1}" for i in range(len(kl))])
@@ -54,7 +61,7 @@ def kl_bar(
     fig.update_yaxes(title_text="KL, nats / image")
     fig.update_layout(
         height=height, margin={"l": 40, "r": 10, "t": 60, "b": 40},
-        title={"text": warning, "font": {"color": "#d62728", "size": 13}} if warning else None,
+        title={"text": title, "font": {"color": "#d62728", "size": 13}} if title else None,
         legend={"orientation": "h", "y": -0.3},
     )  # fmt: skip
     return fig

@@ -17,7 +17,7 @@ from pages.ui.compare_parts import (
     short_name,
     wait_for,
 )
-from pages.ui.latent_parts import choose_method
+from pages.ui.latent_parts import choose_method, ready_method
 
 st.title("Compare runs")
 with st.expander("Train an AE and a VAE (and β-VAEs) with identical settings"):
@@ -62,18 +62,19 @@ st.caption(
 
 st.subheader("The same images, reconstructed by each run")
 x = analysis.load_split(store().config(ready[0]["id"]), "val", 12)[0]
-grid = [x] + [
-    analysis.reconstruct(models[r["id"]], x)
-    for r in ready
-    if tuple(models[r["id"]].shape) == x.shape[1:]
-]
+same_shape = [r for r in ready if tuple(models[r["id"]].shape) == x.shape[1:]]
+grid = [x] + [analysis.reconstruct(models[r["id"]], x) for r in same_shape]
 st.plotly_chart(
-    mosaic_figure(np.stack(grid), ["original"] + [names[r["id"]] for r in ready]), key="cmp_recon"
+    mosaic_figure(np.stack(grid), ["original"] + [names[r["id"]] for r in same_shape]),
+    key="cmp_recon",
 )
+if len(same_shape) < len(ready):
+    st.caption("Runs whose images have another size than the first run's are left out here.")
 
 st.subheader("Latent spaces")
 max_dim = max(m.latent_dim for m in models.values())
 method = choose_method(max_dim, "cmp_method")
+method = ready_method([r["id"] for r in ready], method, max_dim)
 axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
 for col, r in zip(st.columns(len(ready)), ready, strict=True):
     coords, labels, class_names = projected_codes(r["id"], r["last_epoch"], method)

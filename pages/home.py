@@ -2,10 +2,8 @@
 
 import streamlit as st
 
-from aevae_core.config import TrainConfig
+from aevae_core.experiments import QUICK_START
 from pages.ui.common import manager, select_run
-
-QUICK_START = TrainConfig(dataset="digits", model="vae", latent_dim=2, batch_size=32, epochs=20)
 
 st.title("Autoencoders, hands on")
 st.markdown(
@@ -34,22 +32,21 @@ with right:
         "The encoder outputs a distribution $q(z\\mid x) = \\mathcal{N}(\\mu, \\sigma^2)$; "
         "a code is *sampled* with the reparameterisation $z = \\mu + \\sigma \\odot "
         "\\epsilon$, $\\epsilon \\sim \\mathcal{N}(0, I)$. Training maximises the "
-        "**evidence lower bound** (ELBO):"
-    )
-    st.latex(
-        r"\mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)]}"
-        r"_{\text{reconstruction}} \;-\; \beta\,\underbrace{\mathrm{KL}\big(q(z\mid x)"
-        r"\,\Vert\,\mathcal{N}(0, I)\big)}_{\text{regulariser}}"
-    )
-    st.markdown(
-        "With $\\beta = 1$ this is the true lower bound on $\\log p(x)$. The KL term has a "
-        "closed form for Gaussians, "
+        "**evidence lower bound** (ELBO, below). With $\\beta = 1$ it is a true lower bound "
+        "on $\\log p(x)$. The KL term has a closed form for Gaussians, "
         "$\\tfrac12\\sum_j(\\mu_j^2 + \\sigma_j^2 - 1 - \\log\\sigma_j^2)$, and pulls every "
         "code towards the prior, so samples $z \\sim \\mathcal{N}(0, I)$ decode to "
         "plausible images. **β** trades the two terms: β > 1 gives a smoother, more "
         "disentangled space but blurrier reconstructions; too large and the posterior "
         "*collapses* (the code carries no information)."
     )
+
+# Full width: inside a column the two underbraces overflow on a laptop screen.
+st.latex(
+    r"\mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)]}"
+    r"_{\text{reconstruction}} \;-\; \beta\,\underbrace{\mathrm{KL}\big(q(z\mid x)"
+    r"\,\Vert\,\mathcal{N}(0, I)\big)}_{\text{regulariser}}"
+)
 
 st.divider()
 st.subheader("Quick start")

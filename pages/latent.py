@@ -10,7 +10,7 @@ from aevae_core.figures import image_figure, latent_scatter, mosaic_figure
 from pages.ui.common import store
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
-from pages.ui.latent_parts import choose_method, draw_pad, evolution
+from pages.ui.latent_parts import choose_method, draw_pad, evolution, ready_method
 
 st.title("Latent space")
 run, epoch = pick_run_and_epoch("latent")
@@ -21,6 +21,7 @@ D = m.latent_dim
 c1, c2, c3 = st.columns([3, 2, 2])
 with c1:
     method = choose_method(D, "latent_method")
+method = ready_method([run_id], method, D)  # PCA while UMAP / t-SNE fit in the background
 n_points = c2.select_slider("Images", [500, 1000, 2000, 5000, 10_000], 2000, key="latent_n")
 val = split(run_id, "val", n_points)
 color_options = (["label"] if val["y"] is not None else []) + list(val["factor_names"])
@@ -76,7 +77,9 @@ if kl is not None:
     st.subheader("KL per latent dimension")
     active = analysis.active_mask(codes(run_id, epoch, "val", 2000))
     warning = analysis.posterior_collapsed(kl, int(active.sum()))
-    st.plotly_chart(kl_bar(kl, active, warning=warning), key="latent_kl")
+    if warning:
+        st.warning(warning, icon=":material/warning:")
+    st.plotly_chart(kl_bar(kl, active, collapsed=bool(warning)), key="latent_kl")
     st.caption(
         f"{int(active.sum())} of {D} units are active (their mean code varies across images: "
         "Cov > 0.01, Burda et al. 2015). Inactive ones carry no information: the posterior "

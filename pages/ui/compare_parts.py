@@ -35,12 +35,18 @@ def short_name(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 
 
 def choose_runs() -> list[dict[str, Any]]:
-    """2–4 runs: the group in the URL (?group=…, set by the pair action or a lesson), else
-    the two latest completed runs."""
+    """2–4 runs: those listed in the URL (?runs=id1,id2, a shareable comparison), else the
+    group in the URL (?group=…, set by the pair action or a lesson), else the two latest
+    completed runs."""
     runs = store().list_runs()
     by_id = {r["id"]: r for r in runs}
+    listed = [
+        i for i in dict.fromkeys((st.query_params.get("runs") or "").split(",")) if i in by_id
+    ]
     group = st.query_params.get("group")
-    default = sorted((r for r in runs if group and r["group_id"] == group), key=lambda r: r["seq"])
+    default = [by_id[i] for i in listed] or sorted(
+        (r for r in runs if group and r["group_id"] == group), key=lambda r: r["seq"]
+    )
     if not default:
         default = [r for r in runs if r["status"] == "completed"][:2][::-1]
     chosen = st.multiselect(
@@ -49,7 +55,7 @@ def choose_runs() -> list[dict[str, Any]]:
         [r["id"] for r in default][:4],
         max_selections=4,
         format_func=lambda i: run_label(by_id[i]),
-        key=f"cmp_runs_{group}",
+        key=f"cmp_runs_{group}_{','.join(listed)}",  # a new link starts a new selection
     )
     return [by_id[i] for i in chosen]
 
@@ -126,6 +132,7 @@ def pair_form() -> None:
         except ConfigError as exc:
             st.error(f"**{exc.field}**: {exc.message}")
             return
+        st.query_params.pop("runs", None)  # the new group, not an older list of runs
         st.query_params["group"] = group
         st.rerun()
 
@@ -140,6 +147,9 @@ def metrics_for(run_id: str, epoch: int) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def projected_codes(run_id: str, epoch: int, method: str):
+    """The run's last snapshot codes on its ``method`` projection. Call it once
+    latent_parts.ready_method has said the projection is fitted: a UMAP / t-SNE fit here
+    would block the page for seconds."""
     snap = store().read_snapshot(run_id, store().snapshot_epochs(run_id)[-1])
     coords = projection.projection_for_run(store(), run_id, method).transform(snap["codes"])
     _, config, _ = analysis.load_model(store(), run_id)

@@ -57,6 +57,37 @@ def _wait_for_warm_up(method: str) -> None:
         st.rerun()
 
 
+def ready_method(run_ids: list[str], method: str, latent_dim: int) -> str:
+    """``method`` when its projection of every run is fitted, else the fast fallback (raw
+    axes for a 2-D code, PCA otherwise) while UMAP / t-SNE fit in a background thread: a
+    click never waits seconds for them. A fragment reruns the page once they are done."""
+    fallback = "raw" if latent_dim <= 2 else "pca"
+    if method in ("raw", "pca"):
+        return method
+    states = [projection.request_projection_for_run(store(), r, method)[1] for r in run_ids]
+    failed = [s for s in states if s.startswith("failed")]
+    if failed:
+        reason = failed[0].removeprefix("failed:").strip()
+        st.error(f"{METHOD_TITLES[method]} failed ({reason}); showing {METHOD_TITLES[fallback]}.")
+        return fallback
+    if "fitting" in states:
+        st.info(
+            f"{METHOD_TITLES[method]} is being computed in the background; showing "
+            f"{METHOD_TITLES[fallback]} until it is ready.",
+            icon=":material/hourglass_top:",
+        )
+        _wait_for_projection(tuple(run_ids), method)
+        return fallback
+    return method
+
+
+@st.fragment(run_every=1.0)
+def _wait_for_projection(run_ids: tuple[str, ...], method: str) -> None:
+    states = [projection.request_projection_for_run(store(), r, method)[1] for r in run_ids]
+    if "fitting" not in states:
+        st.rerun()
+
+
 def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
     """Codes of the fixed validation sample at every epoch, on one projection fitted once;
     a Play toggle steps through the epochs (only this part of the page refreshes)."""

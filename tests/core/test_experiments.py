@@ -5,8 +5,9 @@ from dataclasses import asdict
 import pytest
 
 from aevae_core.config import TrainConfig, validate
-from aevae_core.experiments import LESSONS, pair_configs
+from aevae_core.experiments import LESSONS, QUICK_START, pair_configs
 from aevae_core.jobs import submit_to_store
+from aevae_core.runner import execute_run
 from aevae_core.store import RunStore
 
 BASE = TrainConfig(dataset="sprites", arch="conv", hidden=(16, 32), latent_dim=6, epochs=3,
@@ -53,3 +54,18 @@ def test_lessons_are_valid(lesson):
         validate(config)
     if lesson.action == "preset":
         assert lesson.preset
+
+
+def test_quick_start_learns_a_latent_structure(tmp_path):
+    """Home's one-click run must not collapse: with too few updates a 2-D digits VAE ends
+    with a KL of ~0 and a latent scatter that is one blob."""
+    assert (QUICK_START.dataset, QUICK_START.model, QUICK_START.latent_dim) == ("digits", "vae", 2)
+    assert QUICK_START.beta == 1.0 and QUICK_START.kl_warmup == 0
+    validate(QUICK_START)
+    store = RunStore(tmp_path)
+    run_id = store.create_run(QUICK_START, status="running")
+    execute_run(store, run_id)  # ~2 s on an idle 2-core CPU
+    assert store.get_run(run_id)["status"] == "completed"
+    last = store.metrics(run_id, "epoch")[-1]
+    assert last["val_kl"] > 1.5, f"the quick start collapsed: KL {last['val_kl']:.3f} nats/image"
+    assert last["active_units"] == 2
