@@ -76,10 +76,9 @@ kl = kl_per_dim(run_id, epoch)
 if kl is not None:
     st.subheader("KL per latent dimension")
     active = analysis.active_mask(codes(run_id, epoch, "val", 2000))
-    warning = analysis.posterior_collapsed(kl, int(active.sum()))
-    if warning:
-        st.warning(warning, icon=":material/warning:")
-    st.plotly_chart(kl_bar(kl, active, collapsed=bool(warning)), key="latent_kl")
+    # The long explanation is already at the top of the page (explore.collapse_warning).
+    collapsed = bool(analysis.posterior_collapsed(kl, int(active.sum())))
+    st.plotly_chart(kl_bar(kl, active, collapsed=collapsed), key="latent_kl")
     st.caption(
         f"{int(active.sum())} of {D} units are active (their mean code varies across images: "
         "Cov > 0.01, Burda et al. 2015). Inactive ones carry no information: the posterior "
