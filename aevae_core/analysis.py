@@ -32,7 +32,7 @@ from aevae_core.analysis_reports import (  # noqa: F401  (re-exported for the pa
     resize_images,
     worst_indices,
 )
-from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
+from aevae_core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
 from aevae_core.losses import kl_per_dim, reconstruction_per_image
 from aevae_core.models import Autoencoder
@@ -47,11 +47,16 @@ ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): active when Cov_x(E_q[z_u]) > 0.
 
 # -- loading (cached) ---------------------------------------------------------------------
 def checkpoint_file(store: RunStore, run_id: str, epoch: int | None = None) -> Path:
-    """``checkpoints/epoch_{epoch:04d}.pt`` when it exists, else ``latest.pt``."""
+    """The checkpoint to show for ``epoch``: ``checkpoints/epoch_{epoch:04d}.pt`` when it
+    exists, else the per-epoch file nearest to it (a long run keeps about 20, see
+    ``runner.keeps_epoch_checkpoint``; the earlier one on a tie), else ``latest.pt``."""
     if epoch is not None:
-        per_epoch = store.run_dir(run_id) / "checkpoints" / f"epoch_{int(epoch):04d}.pt"
-        if per_epoch.exists():
-            return per_epoch
+        kept = store.checkpoint_epochs(run_id)
+        if kept:
+            nearest = min(kept, key=lambda e: (abs(e - int(epoch)), e))
+            path = store.epoch_checkpoint_path(run_id, nearest)
+            if path.exists():  # not pruned since it was listed
+                return path
     latest = store.checkpoint_path(run_id, "latest")
     if not latest.exists():
         raise ValueError(
@@ -65,13 +70,20 @@ def load_model(
 ) -> tuple[Autoencoder, TrainConfig, int]:
     """(model in eval mode on the CPU, its config, the epoch actually loaded).
 
-    Falls back to ``latest.pt`` when the epoch has no checkpoint of its own. Cached (LRU, 16)
+    Falls back to the nearest epoch that has a checkpoint (else ``latest.pt``) when the
+    epoch has none of its own; the third value says which epoch was loaded. Cached (LRU, 16)
     on the file and its modification time, so a rewritten checkpoint is reloaded. The model
     is shared between callers: do not train or modify it. Raises ValueError without a checkpoint.
     """
-    path = checkpoint_file(store, run_id, epoch)
-    stat = path.stat()
-    model, config, loaded = _load_model_cached(str(store.root), run_id, str(path), stat.st_mtime_ns)
+    for attempt in range(3):  # a per-epoch file may be pruned between listing and reading
+        path = checkpoint_file(store, run_id, epoch)
+        try:
+            mtime_ns = path.stat().st_mtime_ns
+            model, config, loaded = _load_model_cached(str(store.root), run_id, str(path), mtime_ns)
+            break
+        except (FileNotFoundError, CheckpointError):
+            if attempt == 2 or path.exists():
+                raise
     if epoch is not None and loaded != epoch:
         log.info("run %s: no checkpoint for epoch %s, using epoch %s", run_id, epoch, loaded)
     return model, config, loaded

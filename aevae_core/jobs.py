@@ -80,8 +80,16 @@ def default_max_workers() -> int:
 
 
 def submit_to_store(store: RunStore, config: TrainConfig, group_id: str | None = None) -> str:
-    """Validate and queue a run; any manager serving this store will pick it up."""
+    """Validate and queue a run; any manager serving this store will pick it up.
+
+    A config that would not fit in the memory free now is refused before it is queued
+    (``preflight.ResourceError``, a ConfigError naming the setting to reduce), on every
+    path: the app, ``train --background`` and the compare page's pair action.
+    """
+    from aevae_core.preflight import check_memory  # imports torch: not at module import
+
     validate(config)
+    check_memory(config)
     return store.create_run(config, status="queued", group_id=group_id)
 
 

@@ -9,13 +9,17 @@ What is recorded while training:
   CPU seconds on the run so far);
 * per epoch: ``latest.pt`` (and ``best.pt`` when the validation loss improves), written
   atomically, and a snapshot (a fixed batch of validation images with reconstructions,
-  and the latent means of a fixed validation sample of up to 2,000 with their labels).
+  and the latent means of a fixed validation sample of up to 2,000 with their labels);
+* the epoch's weights (``checkpoints/epoch_0007.pt``, no optimiser state) for the pages'
+  epoch sliders: all of them for runs of up to 20 epochs, else epoch 1, every k-th epoch
+  and the last, so a long run keeps about 20 (see ``keeps_epoch_checkpoint``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +30,8 @@ import numpy as np
 import torch
 
 from aevae_core.checkpoint import load_checkpoint, save_checkpoint
-from aevae_core.data import Dataset, load_dataset
+from aevae_core.config import ConfigError, TrainConfig
+from aevae_core.data import Dataset, DatasetError, load_dataset
 from aevae_core.models import Autoencoder
 from aevae_core.store import CANCEL_INTERRUPT, CANCEL_STOP, RunStore, atomic_write_bytes
 from aevae_core.train import Callbacks, FitResult, fit
@@ -36,6 +41,20 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
 SNAPSHOT_IMAGES = 32
 SNAPSHOT_CODES = 2000
+MAX_EPOCH_CHECKPOINTS = 20  # per-epoch weight files a run keeps (plus epoch 1 and the last)
+
+
+def keeps_epoch_checkpoint(epoch: int, last: int, epochs: int) -> bool:
+    """Whether ``epoch``'s weights stay on disk once ``last`` is the newest epoch."""
+    every = max(1, math.ceil(epochs / MAX_EPOCH_CHECKPOINTS))
+    return epoch in (1, last) or epoch % every == 0
+
+
+def prune_epoch_checkpoints(store: RunStore, run_id: str, last: int, epochs: int) -> None:
+    """Delete the per-epoch files the retention rule no longer keeps, and any past ``last``."""
+    for e in store.checkpoint_epochs(run_id):
+        if e > last or not keeps_epoch_checkpoint(e, last, epochs):
+            store.epoch_checkpoint_path(run_id, e).unlink(missing_ok=True)
 
 
 def fixed_indices(n: int, k: int, seed: int) -> np.ndarray:
@@ -167,6 +186,12 @@ class StoreRecorder(Callbacks):
         self.store.write_snapshot(
             self.run_id, epoch, make_snapshot(model, self.data, self.config.seed)
         )
+        # The epoch's own weights before latest.pt: a kill in between leaves a file that a
+        # resume from the previous epoch removes, never a latest.pt without its epoch file.
+        save_checkpoint(
+            self.store.epoch_checkpoint_path(self.run_id, epoch), model=model, optimizer=None,
+            config=self.config, epoch=epoch, history=self.history,
+        )  # fmt: skip
         latest = self.store.checkpoint_path(self.run_id, "latest")
         save_checkpoint(
             latest, model=model, optimizer=optimizer, config=self.config, epoch=epoch,
@@ -175,6 +200,7 @@ class StoreRecorder(Callbacks):
         if record["val_loss"] < self.best:
             self.best = record["val_loss"]
             atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest.read_bytes())
+        prune_epoch_checkpoints(self.store, self.run_id, epoch, self.config.epochs)
         # CPU seconds this process has spent on the run since it (re)started: wall times
         # mislead on a shared machine, so the store keeps both.
         row = {**record, "cpu_s": time.process_time() - self._cpu0}
@@ -250,6 +276,7 @@ def prepare_resume(store: RunStore, run_id: str) -> dict[str, Any]:
     for e in store.snapshot_epochs(run_id):
         if e > epoch:
             store.snapshot_path(run_id, e).unlink(missing_ok=True)
+    prune_epoch_checkpoints(store, run_id, epoch, TrainConfig.from_json(ckpt["config"]).epochs)
     vals = [r["val_loss"] for r in history if math.isfinite(r.get("val_loss", math.nan))]
     if history and vals:
         if history[-1].get("val_loss") == min(vals):
@@ -338,7 +365,10 @@ def execute_run(
             )  # fmt: skip
         return None
     except Exception as exc:
-        log.exception("run %s failed", run_id)
+        if isinstance(exc, (DatasetError, ConfigError, MemoryError)) or _is_out_of_memory(exc):
+            log.warning("run %s failed: %s", run_id, failure_reason(exc))  # expected: no trace
+        else:
+            log.exception("run %s failed", run_id)
         _close_quietly(recorder)
         store.finish(run_id, "failed", failure_reason(exc), only_if=running)
         return None
@@ -356,9 +386,32 @@ def _close_quietly(recorder: StoreRecorder | None) -> None:
         log.exception("could not write the last metrics")
 
 
+_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+_ALLOC_RE = re.compile(r"tried to allocate (\d+) bytes")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or any(
+        t in text for t in _OOM_TEXTS
+    )
+
+
 def failure_reason(exc: BaseException) -> str:
     """One readable line for the UI, with a hint for the failures students meet."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
-        return f"out of memory: {text[:300]}. Try a smaller batch size, hidden layers or dataset."
+    if _is_out_of_memory(exc):
+        # torch's CPU allocator: "... DefaultCPUAllocator: can't allocate memory: you tried
+        # to allocate 268435456 bytes. Error code 12 (Cannot allocate memory)".
+        size = _ALLOC_RE.search(text)
+        if size:
+            what = f"could not allocate another {int(size.group(1)) / 2**20:.0f} MiB"
+        elif isinstance(exc, MemoryError):
+            what = f"{type(exc).__name__} {str(exc)[:300]}".strip()
+        else:
+            what = text.splitlines()[0][:300]
+        return (
+            f"ran out of memory: {what} (the machine's memory or the server's per-job limit, "
+            "AEVAE_WORKER_MAX_MEMORY_MB); try a smaller batch size or model"
+        )
     return f"{type(exc).__name__}: {text[:500]}"

@@ -6,6 +6,7 @@ Layout under the runs directory (default ``./runs``, env ``AEVAE_RUNS_DIR``)::
     <run_id>/config.json           the TrainConfig, so the run can always be rebuilt
     <run_id>/checkpoints/latest.pt the last finished epoch   (written atomically)
     <run_id>/checkpoints/best.pt   the best validation loss  (written atomically)
+    <run_id>/checkpoints/epoch_0001.pt  weights after an epoch (up to ~20 kept, see runner)
     <run_id>/snapshots/epoch_0001.npz  images, reconstructions and latent codes per epoch
 
 Workers write; the UI only reads. Run ids are made here, never taken from a user as a path.
@@ -404,6 +405,21 @@ class RunStore:
         if which not in ("latest", "best"):
             raise ValueError("checkpoint must be 'latest' or 'best'")
         return self.run_dir(run_id) / "checkpoints" / f"{which}.pt"
+
+    def epoch_checkpoint_path(self, run_id: str, epoch: int) -> Path:
+        """The weights-only checkpoint of one epoch (written for a bounded set of epochs)."""
+        return self.run_dir(run_id) / "checkpoints" / f"epoch_{int(epoch):04d}.pt"
+
+    def checkpoint_epochs(self, run_id: str) -> list[int]:
+        """Epochs that have a checkpoint of their own, ascending."""
+        folder = self.run_dir(run_id) / "checkpoints"
+        if not folder.exists():
+            return []
+        return sorted(
+            int(p.stem.split("_")[1])
+            for p in folder.glob("epoch_*.pt")
+            if p.stem.split("_")[1].isdigit()
+        )
 
     def snapshot_path(self, run_id: str, epoch: int) -> Path:
         return self.run_dir(run_id) / "snapshots" / f"epoch_{int(epoch):04d}.npz"

@@ -3,6 +3,14 @@
 Importing this module imports torch and the training engine and runs one tiny training
 step (see ``warm_up``), which is why the job manager's forkserver preloads it: every
 worker forked from it then starts without paying those costs again.
+
+``AEVAE_WORKER_MAX_MEMORY_MB`` (unset: no limit) is a safety limit a class server can set:
+each CPU job may then allocate at most that many MiB beyond what its process holds when it
+starts (torch and the engine). A job that needs more fails on its own, as "failed" with
+"ran out of memory: ...", instead of pushing the machine into swap or waking the kernel's
+OOM killer, which may pick the server or another student's job. It is an address-space
+limit (``RLIMIT_AS``), so leave some room: 1024 or more for real datasets. GPU jobs are
+not limited (CUDA maps large address ranges; GPU memory has its own out-of-memory error).
 """
 
 from __future__ import annotations
@@ -11,16 +19,22 @@ import contextlib
 import io
 import logging
 import os
+import resource
 import signal
+import threading
 from typing import Any
 
 import torch
 
 from aevae_core import data, runner, train
 from aevae_core.config import TrainConfig
+from aevae_core.jobs import pid_alive
 from aevae_core.store import RunStore
 
 log = logging.getLogger(__name__)
+
+OWNER_POLL_S = 0.5
+_owner_gone: list[int] = []  # the manager's pid once the owner watch found it gone
 
 
 def warm_up() -> None:
@@ -65,16 +79,89 @@ def worker_main(
         os.environ.update(context["env"])
     store = RunStore(runs_dir)
     store.set_pid(run_id, os.getpid())
-    if not store.config(run_id).threads:
+    config = store.config(run_id)
+    if not config.threads:
         torch.set_num_threads(max(1, int(threads)))
+    limit_memory(config)
     # A stopping server (its exit terminates its workers; Ctrl-C reaches the whole process
     # group) leaves the run "interrupted" with a reason, not "running" with nobody on it.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    runner.execute_run(store, run_id)
+    done = watch_owner(store, run_id)
+    try:
+        runner.execute_run(store, run_id)
+    finally:
+        done.set()
+
+
+def watch_owner(store: RunStore, run_id: str, interval: float = OWNER_POLL_S) -> threading.Event:
+    """Interrupt this worker when the manager that claimed its run dies (set the event to stop).
+
+    A server killed by ``kill -9`` (or by SIGTERM without a handler) cannot stop its
+    workers, and the forkserver they come from stays up as long as they do. Without this,
+    its jobs would go on training unseen, outside any manager's concurrency limit; with
+    it, they end "interrupted" (resumable) within about ``interval`` seconds, and a
+    restarted server shows them so.
+    """
+    done = threading.Event()
+    run = store.get_run(run_id)
+    owner, birth = run["owner_pid"], run["owner_birth"]
+    if not owner or owner == os.getpid():
+        return done
+
+    def watch() -> None:
+        while not done.wait(interval):
+            if not pid_alive(owner, birth):
+                _owner_gone.append(owner)
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises in the main thread
+                return
+
+    threading.Thread(target=watch, name="aevae-owner-watch", daemon=True).start()
+    return done
+
+
+def limit_memory(config: TrainConfig) -> int | None:
+    """Apply ``AEVAE_WORKER_MAX_MEMORY_MB`` to this process; returns the limit in bytes.
+
+    Called in the worker after the fork and before any training allocation.
+    """
+    value = os.environ.get("AEVAE_WORKER_MAX_MEMORY_MB", "").strip()
+    if not value:
+        return None
+    try:
+        extra_mb = int(value)
+    except ValueError:
+        log.warning("AEVAE_WORKER_MAX_MEMORY_MB=%r is not an integer; no memory limit", value)
+        return None
+    if extra_mb <= 0:
+        return None
+    if config.device != "cpu" and torch.cuda.is_available():
+        log.info("AEVAE_WORKER_MAX_MEMORY_MB is not applied to a GPU job")
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = address_space_bytes() + extra_mb * 2**20
+    for cap in (soft, hard):
+        if cap != resource.RLIM_INFINITY:
+            limit = min(limit, cap)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit
+
+
+def address_space_bytes() -> int:
+    """This process's virtual memory size now (what ``RLIMIT_AS`` counts)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # a lower bound
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    if _owner_gone:
+        raise runner.Interrupted(f"the job manager (pid {_owner_gone[0]}) exited")
     raise runner.Interrupted(f"the worker process received {signal.Signals(signum).name}")
 
 

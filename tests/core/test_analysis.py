@@ -266,8 +266,10 @@ def test_load_model_cached_and_per_epoch(trained_run):
     model, config, epoch = A.load_model(store, run_id)
     assert epoch == 2 and not model.training and config.latent_dim == 2
     assert A.load_model(store, run_id)[0] is model  # cached
-    assert A.load_model(store, run_id, epoch=1)[2] == 2  # no per-epoch file: latest
+    assert A.load_model(store, run_id, epoch=1)[2] == 1  # the runner's epoch_0001.pt
     per_epoch = store.run_dir(run_id) / "checkpoints" / "epoch_0001.pt"
+    per_epoch.unlink()
+    assert A.load_model(store, run_id, epoch=1)[2] == 2  # the nearest one left: epoch 2
     save_checkpoint(per_epoch, model=model, optimizer=None, config=config, epoch=1, history=[])
     first, _, e1 = A.load_model(store, run_id, epoch=1)
     assert e1 == 1 and first is not model

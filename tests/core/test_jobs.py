@@ -657,3 +657,143 @@ def test_a_worker_takes_its_share_of_the_cores_and_the_managers_settings(
     assert env["AEVAE_DATA_DIR"] == "/data/here" and "AEVAE_STALE" not in env
     assert store.get_run(run_id)["pid"] == os.getpid()
     assert JobManager(runs_dir, start=False)._ctx.get_start_method() == "forkserver"
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def test_submit_refuses_a_config_that_would_not_fit(monkeypatch, runs_dir):
+    from aevae_core import preflight
+    from aevae_core.jobs import submit_to_store
+
+    store = RunStore(runs_dir)
+    monkeypatch.setattr(preflight, "free_memory", lambda device: 100 * 2**20)
+    with pytest.raises(preflight.ResourceError, match="memory is free") as info:
+        submit_to_store(store, QUICK)
+    assert info.value.field in ("batch_size", "hidden", "max_samples")
+    with pytest.raises(preflight.ResourceError):
+        JobManager(runs_dir, max_workers=1, start=False).submit(QUICK)
+    assert store.list_runs() == []  # nothing queued, no folder left
+    assert [p.name for p in runs_dir.iterdir()] == ["runs.sqlite3"] or all(
+        p.name.startswith("runs.sqlite3") for p in runs_dir.iterdir()
+    )
+    monkeypatch.setattr(preflight, "free_memory", lambda device: 64 * 2**30)
+    assert store.get_run(submit_to_store(store, QUICK))["status"] == "queued"
+
+
+def test_a_failed_run_resumes_from_its_checkpoint(runs_dir):
+    store = RunStore(runs_dir)
+    run_id = store.create_run(QUICK.replace(epochs=3), status="running")
+
+    def crash_in_epoch_2() -> bool:
+        if store.get_run(run_id)["last_epoch"] >= 1:
+            raise RuntimeError("a bug in epoch 2")
+        return False
+
+    execute_run(store, run_id, stop=crash_in_epoch_2)
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and "a bug in epoch 2" in run["reason"]
+    assert epochs_of(store, run_id) == [1]
+    step_1 = store.metrics(run_id)[0]["step"]
+    store.requeue_for_resume(run_id)  # failed, with latest.pt: allowed
+    assert store.claim(run_id, os.getpid(), "h")
+    execute_run(store, run_id, stop=lambda: False)
+    run = store.get_run(run_id)
+    assert run["status"] == "completed" and run["reason"] is None
+    assert epochs_of(store, run_id) == [1, 2, 3]
+    steps = [m["step"] for m in store.metrics(run_id, "step")]
+    assert steps == sorted(set(steps))
+    assert min(s for s in steps if s > step_1) == step_1 + 1  # continues where it stopped
+    assert load_checkpoint(store.checkpoint_path(run_id))["epoch"] == 3
+
+
+def test_per_epoch_checkpoints_are_bounded_and_analysis_uses_the_nearest(runs_dir):
+    from aevae_core import analysis
+    from aevae_core.runner import MAX_EPOCH_CHECKPOINTS, keeps_epoch_checkpoint
+
+    for epochs in (1, 20, 21, 100, 500, 10_000):
+        kept = [e for e in range(1, epochs + 1) if keeps_epoch_checkpoint(e, epochs, epochs)]
+        assert kept[0] == 1 and kept[-1] == epochs
+        assert len(kept) <= MAX_EPOCH_CHECKPOINTS + 2, epochs
+        assert (
+            len(kept) == epochs
+            if epochs <= MAX_EPOCH_CHECKPOINTS
+            else len(kept) > MAX_EPOCH_CHECKPOINTS // 2
+        )
+    store = RunStore(runs_dir)
+    config = QUICK.replace(epochs=25, max_samples=100, log_every=50)
+    run_id = store.create_run(config.replace(epochs=24), status="running")
+    execute_run(store, run_id, stop=lambda: False)
+    every_2nd = [1, *range(2, 25, 2)]
+    assert store.checkpoint_epochs(run_id) == every_2nd  # k = ceil(24 / 20) = 2
+    with store._connect() as db:  # resume with one more epoch: 25 joins, kept as the last
+        db.execute("UPDATE runs SET status='stopped', config=? WHERE id=?",
+                   (config.to_json(), run_id))  # fmt: skip
+    store.requeue_for_resume(run_id)
+    store.claim(run_id, os.getpid(), "h")
+    execute_run(store, run_id, stop=lambda: False)
+    assert store.checkpoint_epochs(run_id) == [*every_2nd, 25]
+    for epoch in store.checkpoint_epochs(run_id):
+        ckpt = load_checkpoint(store.epoch_checkpoint_path(run_id, epoch))  # weights only
+        assert ckpt["epoch"] == epoch and ckpt["optimizer"] == {}
+    assert analysis.load_model(store, run_id, epoch=4)[2] == 4
+    assert analysis.load_model(store, run_id, epoch=5)[2] == 4  # nearest; earlier on a tie
+    assert analysis.load_model(store, run_id, epoch=99)[2] == 25
+    assert analysis.load_model(store, run_id)[2] == 25  # no epoch: latest.pt
+    # Resuming from an earlier checkpoint drops the per-epoch files past it.
+    from aevae_core.runner import prepare_resume
+
+    latest = store.checkpoint_path(run_id)
+    latest.write_bytes(store.epoch_checkpoint_path(run_id, 10).read_bytes())
+    prepare_resume(store, run_id)
+    assert store.checkpoint_epochs(run_id) == [1, 2, 4, 6, 8, 10]
+
+
+def test_expected_failures_log_one_line_unexpected_ones_a_traceback(runs_dir, tmp_path, caplog):
+    import aevae_core.runner as runner
+
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not an npz file")
+    store = RunStore(runs_dir)
+    run_id = store.create_run(QUICK.replace(dataset="custom", data_path=str(bad)), status="running")
+    with caplog.at_level("WARNING", logger="aevae_core.runner"):
+        execute_run(store, run_id, stop=lambda: False)
+    [record] = [r for r in caplog.records if r.name == "aevae_core.runner"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "\n" not in record.getMessage() and run_id in record.getMessage()
+    assert store.get_run(run_id)["status"] == "failed"
+
+    caplog.clear()
+    run_id = store.create_run(QUICK, status="running")
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    original = runner.fit
+    runner.fit = broken
+    try:
+        with caplog.at_level("WARNING", logger="aevae_core.runner"):
+            execute_run(store, run_id, stop=lambda: False)
+    finally:
+        runner.fit = original
+    [record] = [r for r in caplog.records if r.name == "aevae_core.runner"]
+    assert record.levelname == "ERROR" and record.exc_info is not None
+    assert store.get_run(run_id)["reason"] == "ZeroDivisionError: a bug"
+
+
+def test_failure_reasons_for_out_of_memory():
+    from aevae_core.runner import failure_reason
+
+    torch_cpu = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 268435456 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    for exc, detail in [
+        (torch_cpu, "could not allocate another 256 MiB"),
+        (MemoryError(), "MemoryError"),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"), "CUDA out of"),
+    ]:
+        reason = failure_reason(exc)
+        assert reason.startswith(f"ran out of memory: {detail}"), reason
+        assert reason.endswith("try a smaller batch size or model") and "\n" not in reason
+    assert failure_reason(ValueError("bad")) == "ValueError: bad"

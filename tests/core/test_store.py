@@ -171,6 +171,26 @@ def test_requeue_for_resume_rules(store):
         store.requeue_for_resume(run_id)
 
 
+def test_a_failed_run_with_a_checkpoint_can_be_resumed(store):
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id, 1, "h")
+    store.finish(run_id, "failed", "the worker process was killed by SIGKILL")
+    with pytest.raises(ValueError, match="no checkpoint"):
+        store.requeue_for_resume(run_id)  # killed before its first epoch ended
+    assert store.get_run(run_id)["status"] == "failed"
+    store.checkpoint_path(run_id, "latest").write_bytes(b"x")
+    store.requeue_for_resume(run_id)
+    run = store.get_run(run_id)
+    assert (run["status"], run["resume"], run["reason"]) == ("queued", 1, None)
+    for status in ("diverged", "completed"):  # resuming would redo the same thing
+        store.claim(run_id, 1, "h")
+        store.finish(run_id, status, "x")
+        with pytest.raises(ValueError, match="only interrupted, stopped or failed"):
+            store.requeue_for_resume(run_id)
+        with store._connect() as db:
+            db.execute("UPDATE runs SET status='queued' WHERE id=?", (run_id,))
+
+
 def test_delete_removes_row_metrics_and_folder(store):
     run_id = store.create_run(CONFIG)
     keep = store.create_run(CONFIG)
@@ -300,6 +320,20 @@ def test_checkpoint_paths(store):
     assert store.checkpoint_path(run_id, "best").parent == store.run_dir(run_id) / "checkpoints"
     with pytest.raises(ValueError):
         store.checkpoint_path(run_id, "../x")
+
+
+def test_epoch_checkpoint_paths_and_listing(store):
+    run_id = store.create_run(CONFIG)
+    assert store.checkpoint_epochs(run_id) == []
+    path = store.epoch_checkpoint_path(run_id, 7)
+    assert path == store.run_dir(run_id) / "checkpoints" / "epoch_0007.pt"
+    for epoch in (12, 7, 1):
+        store.epoch_checkpoint_path(run_id, epoch).write_bytes(b"x")
+    (path.parent / ".epoch_0013.pt.1-2.tmp").write_bytes(b"partial")  # a killed writer's
+    (path.parent / "epoch_final.pt").write_bytes(b"x")  # not ours
+    assert store.checkpoint_epochs(run_id) == [1, 7, 12]
+    with pytest.raises(RunNotFound):
+        store.epoch_checkpoint_path("../x", 1)
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path):
