@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from typing import Any, NoReturn
 
@@ -30,6 +31,7 @@ from aevae_core.config import (
     ConfigError,
     TrainConfig,
     parse_hidden,
+    show,
     validate,
 )
 
@@ -42,7 +44,9 @@ def _number(kind: type) -> Any:
             return kind(text)
         except ValueError:
             what = "a whole number, e.g. 3" if kind is int else "a number, e.g. 0.001"
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number; allowed: {what}") from None
+            raise argparse.ArgumentTypeError(
+                f"{show(text)} is not a number; allowed: {what}"
+            ) from None
 
     convert.__name__ = kind.__name__
     return convert
@@ -124,7 +128,7 @@ def build_parser() -> Parser:
     worker = sub.add_parser("worker", help="run queued jobs until stopped (Ctrl-C)")
     worker.add_argument("--runs-dir")
     worker.add_argument("--data-dir")
-    worker.add_argument("--max-workers", type=int, default=None)
+    worker.add_argument("--max-workers", type=_number(int), default=None)
     worker.add_argument(
         "--exit-when-idle", action="store_true", help="stop when the queue is empty"
     )
@@ -153,7 +157,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def _store(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep --help fast
     from aevae_core.store import RunStore
 
-    return RunStore(args.runs_dir)
+    try:
+        return RunStore(args.runs_dir)
+    except (OSError, sqlite3.Error) as exc:
+        where = args.runs_dir or os.environ.get("AEVAE_RUNS_DIR") or "./runs"
+        bad_value("runs_dir", f"cannot use {where!r} ({exc}); allowed: a folder you can write to")
 
 
 def check_buildable(config: TrainConfig) -> None:
@@ -170,9 +178,33 @@ def check_buildable(config: TrainConfig) -> None:
         bad_value(exc.field, exc.message)
 
 
+def check_runnable(config: TrainConfig) -> None:
+    """Refuse, before a run exists, what could only fail later: a missing file of the user's
+    own images, a device this machine lacks, a run too big for the free memory."""
+    if config.dataset == "custom" and not os.path.exists(config.data_path or ""):
+        bad_value(
+            "data_path",
+            f"{show(config.data_path)} does not exist; allowed: a folder of PNG/JPEG images or "
+            "an .npz file",
+        )
+    from aevae_core.preflight import check_memory
+    from aevae_core.train import resolve_device
+
+    try:
+        resolve_device(config.device)
+    except ValueError:
+        bad_value("device", f"{config.device!r} needs a CUDA GPU and none is available; "
+                  "allowed here: auto or cpu")  # fmt: skip
+    try:
+        check_memory(config)
+    except ConfigError as exc:  # ResourceError: names the setting to reduce and the estimate
+        bad_value(exc.field, exc.message)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_buildable(config)
+    check_runnable(config)
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
     store = _store(args)
@@ -184,12 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     from aevae_core.runner import execute_run
-    from aevae_core.train import resolve_device
 
-    try:
-        resolve_device(config.device)
-    except ValueError as exc:
-        bad_value("device", str(exc))
     run_id = store.create_run(config, status="running")
     bar = _progress_bar(disabled=args.quiet)
     result = execute_run(store, run_id, stop=lambda: False, on_step=bar.step, on_epoch=bar.epoch)
@@ -267,7 +294,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         out["history"] = store.metrics(args.run_id, "epoch")
         print(json.dumps(out) if args.json else json.dumps(out, indent=2))
     elif args.runs_command == "delete":
-        store.delete_run(args.run_id)
+        try:
+            store.delete_run(args.run_id)
+        except ValueError as exc:  # a running run: it must be stopped first
+            print(f"aevae: error: {exc} (aevae runs cancel {args.run_id})", file=sys.stderr)
+            return 2
         print(f"deleted {args.run_id}")
     elif args.runs_command == "cancel":
         print(store.request_cancel(args.run_id))

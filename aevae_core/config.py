@@ -92,8 +92,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(
+                "config", f"{show(data)} is not a set of settings; allowed: a JSON object"
+            )
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in data if key not in known)
         if unknown:
             raise ConfigError(unknown[0], f"unknown setting; allowed: {', '.join(sorted(known))}")
         values = dict(data)
@@ -103,10 +107,30 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise ConfigError("config", f"not valid JSON ({exc}); allowed: a JSON object") from None
+        return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value for an error message: repr, shortened; a huge integer by its size.
+
+    Python refuses to print integers of more than 4300 digits, and a message should fit on
+    a line whatever a user typed.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}an integer of about {digits} digits"
+    try:
+        text = repr(value)
+    except Exception:  # a repr that fails must not hide the real problem
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_hidden(value: Any) -> tuple[int, ...]:
@@ -118,44 +142,45 @@ def parse_hidden(value: Any) -> tuple[int, ...]:
         except ValueError:
             raise ConfigError(
                 "hidden",
-                f"{value!r} is not a list of layer sizes; allowed: comma-separated integers, "
+                f"{show(value)} is not a list of layer sizes; allowed: comma-separated integers, "
                 "e.g. 256,128",
             ) from None
     if isinstance(value, (list, tuple)):
         out = []
         for v in value:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+            whole = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            if isinstance(v, bool) or not whole:
                 raise ConfigError(
-                    "hidden", f"{v!r} is not an integer layer size; allowed: integers, e.g. 256"
+                    "hidden", f"{show(v)} is not an integer layer size; allowed: integers, e.g. 256"
                 )
             out.append(int(v))
         return tuple(out)
     raise ConfigError(
-        "hidden", f"{value!r} is not a list of layer sizes; allowed: a list of integers"
+        "hidden", f"{show(value)} is not a list of layer sizes; allowed: a list of integers"
     )
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"{value!r} is not an integer; allowed: {lo} to {hi}")
+        raise ConfigError(name, f"{show(value)} is not an integer; allowed: {lo} to {hi}")
     if not lo <= value <= hi:
-        raise ConfigError(name, f"{value} is out of range; allowed: {lo} to {hi}")
+        raise ConfigError(name, f"{show(value)} is out of range; allowed: {lo} to {hi}")
 
 
 def _check_float(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
     allowed = f"allowed: {'(' if lo_open else '['}{lo:g}, {hi:g}]"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"{value!r} is not a number; {allowed}")
-    if not math.isfinite(value):
+        raise ConfigError(name, f"{show(value)} is not a number; {allowed}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(name, f"{value} is not a finite number; {allowed}")
     bad_lo = value <= lo if lo_open else value < lo
-    if bad_lo or value > hi:
-        raise ConfigError(name, f"{value:g} is out of range; {allowed}")
+    if bad_lo or value > hi:  # compared exactly: a huge int is not converted to float
+        raise ConfigError(name, f"{show(value, 20)} is out of range; {allowed}")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(name, f"{value!r} is not a choice; allowed: {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(name, f"{show(value)} is not a choice; allowed: {', '.join(allowed)}")
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -164,8 +189,16 @@ def validate(config: TrainConfig) -> TrainConfig:
     Checks that need the data (e.g. a conv net on tiny images) happen in ``models.build_model``.
     """
     _check_choice("dataset", config.dataset, DATASETS)
-    if config.dataset == "custom" and not config.data_path:
-        raise ConfigError("data_path", "dataset 'custom' needs a folder of images or an .npz file")
+    if config.data_path is not None and not isinstance(config.data_path, str):
+        raise ConfigError(
+            "data_path", f"{show(config.data_path)} is not a path; allowed: a folder or .npz path"
+        )
+    if config.dataset == "custom" and not (config.data_path or "").strip():
+        raise ConfigError(
+            "data_path",
+            "dataset 'custom' needs your own images; allowed: a folder of PNG/JPEG images or "
+            "an .npz file",
+        )
     _check_int("max_samples", config.max_samples, 0, 10_000_000)
     if config.max_samples == 1:
         raise ConfigError("max_samples", "1 image cannot be split; allowed: 0 (all) or 2 or more")

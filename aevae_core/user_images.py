@@ -121,18 +121,25 @@ def _load_npz(p: Path, size: int | None, max_bytes: int, max_images: int):
         raise DatasetError(f"{p.name} is {nbytes / 2**20:.1f} MiB; at most {max_mib:.0f} MiB.")
     try:  # an .npz is a zip of .npy files: check what it unpacks to before reading it
         with zipfile.ZipFile(p) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as exc:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise DatasetError(
-            f"{p.name} is not a valid .npz file (write it with numpy.savez)."
+            f"{p.name} is not a valid .npz file; allowed: an .npz written by numpy.savez."
         ) from exc
+    unpacked = sum(info.file_size for info in members)
     if unpacked > max_bytes:
         raise DatasetError(
             f"{p.name} unpacks to {unpacked / 2**20:.1f} MiB; at most {max_mib:.0f}."
         )
+    # numpy hands back the raw bytes of a member that is not an .npy array: only arrays count.
+    keys = [m.filename[: -len(".npy")] for m in members if m.filename.endswith(".npy")]
+    if members and not keys:
+        raise DatasetError(
+            f"{p.name} is a zip archive but not an .npz: it holds no .npy arrays; "
+            "allowed: an .npz written by numpy.savez."
+        )
     try:
         with np.load(p, allow_pickle=False) as archive:
-            keys = list(archive.files)
             x_key = next((k for k in ("x", "images") if k in keys), keys[0] if keys else None)
             y_key = next((k for k in ("y", "labels") if k in keys and k != x_key), None)
             x = archive[x_key] if x_key else None
@@ -141,11 +148,20 @@ def _load_npz(p: Path, size: int | None, max_bytes: int, max_images: int):
         if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
             raise DatasetError(
                 f"{p.name} contains Python objects (pickle), which is not allowed for safety; "
-                "save plain numeric arrays."
+                "allowed: plain numeric arrays (no dtype=object)."
             ) from exc
-        raise DatasetError(f"{p.name} could not be read as an .npz file: {exc}") from exc
+        raise DatasetError(
+            f"{p.name} could not be read as an .npz file ({exc}); allowed: an .npz written by "
+            "numpy.savez."
+        ) from exc
     if x is None:
         raise DatasetError(f"{p.name} contains no arrays; save the images under the key 'x'.")
+    for key, value in ((x_key, x), (y_key, y)):
+        if value is not None and not isinstance(value, np.ndarray):  # numpy's raw bytes
+            raise DatasetError(
+                f"{p.name}: '{key}.npy' is not a numpy array; allowed: an .npz written by "
+                "numpy.savez."
+            )
     images = _validate_npz_images(x, x_key, size, max_images)
     labels, class_names = (None, []) if y is None else _validate_labels(y, y_key, len(images))
     return images, labels, class_names

@@ -172,8 +172,7 @@ def config_form() -> TrainConfig | None:
             icon=":material/block:",
         )
         return None
-    if dataset == "custom" and not data_path:
-        return None
+    # A custom dataset without a file still makes a config: validation then names data_path.
     return TrainConfig(
         dataset=dataset,
         data_path=data_path,
@@ -206,9 +205,9 @@ def _custom_data() -> str | None:
         st.caption("Or a .png/.jpg folder on the server: run the CLI with --data-path.")
         return st.session_state.get(_w("data_path"))
     try:
-        path = save_upload(upload.getvalue(), suffix=".npz")
+        path = save_upload(upload.getvalue(), suffix=".npz", name=upload.name)
     except UploadError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(f"**upload**: {exc}", icon=":material/block:")
         return None
     st.session_state[_w("data_path")] = path
     return path
@@ -232,7 +231,7 @@ def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str,
 
 
 def dataset_preview(config: TrainConfig | None) -> None:
-    if config is None:
+    if config is None or (config.dataset == "custom" and not config.data_path):
         return
     from aevae_core.figures import image_grid
 
