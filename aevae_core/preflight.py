@@ -57,8 +57,10 @@ def dataset_size(config: TrainConfig) -> tuple[tuple[int, int, int], int]:
     info = DATASET_INFO[config.dataset]
     shape, size = info["shape"], info["size"]
     if shape is None:  # custom: bound it by the file (uint8 at worst: 4 bytes per value)
-        path = Path(config.data_path or "")
-        nbytes = path.stat().st_size if path.is_file() else 0
+        try:  # a path the OS cannot even look up (e.g. a name too long) counts as empty
+            nbytes = Path(config.data_path or "").stat().st_size
+        except (OSError, ValueError):
+            nbytes = 0
         return (1, 28, 28), max(1, nbytes // 28 // 28)
     if config.max_samples:
         size = min(size, config.max_samples)

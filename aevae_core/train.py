@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 
-from aevae_core.config import TrainConfig, validate
+from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.data import Dataset
 from aevae_core.losses import (
     active_units,
@@ -78,8 +78,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device 'cuda' was asked for but no CUDA GPU is available; use auto or cpu"
+        raise ConfigError(
+            "device", "'cuda' was asked for but no CUDA GPU is available; allowed here: auto or cpu"
         )
     return torch.device(name)
 

@@ -260,9 +260,7 @@ def train_first_step(config: TrainConfig) -> None:
     threads = torch.get_num_threads()  # fit sets the process-wide thread count
     try:
         if config.device == "cuda" and not torch.cuda.is_available():
-            # train.resolve_device raises a ValueError (not a ConfigError) naming the setting
-            # and the alternatives; the CLI and the Train page turn it into their message.
-            with pytest.raises(ValueError, match="device 'cuda'.*auto or cpu"):
+            with pytest.raises(ConfigError, match="device: 'cuda'.*auto or cpu"):
                 fit(config, data, watcher, stop=lambda: bool(watcher.steps))
             return
         result = fit(config, data, watcher, stop=lambda: bool(watcher.steps))
@@ -353,15 +351,10 @@ def test_custom_needs_a_data_path_and_says_what_is_allowed() -> None:
         assert info.value.field == "data_path"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="preflight.dataset_size calls Path.is_file, which raises ENAMETOOLONG for a path "
-    "component over 255 characters; fix it in aevae_core/preflight.py",
-)
 def test_memory_check_of_a_custom_path_too_long_for_the_os() -> None:
+    """Path.stat raises ENAMETOOLONG for a name over 255 characters: no crash, no refusal."""
     config = validate(TrainConfig(dataset="custom", data_path="a" * 300 + ".npz"))
-    check_memory(config)
+    assert check_memory(config).total_bytes > 0
 
 
 # ----------------------------------------------------------------------------- command line
