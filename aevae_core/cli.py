@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from typing import Any, NoReturn
@@ -320,13 +321,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     manager = JobManager(args.runs_dir, max_workers=args.max_workers)
     print(f"worker: up to {manager.max_workers} jobs at once from {manager.store.root}",
           file=sys.stderr)  # fmt: skip
+    # `kill PID` (SIGTERM, what systemd and docker send) shuts down like Ctrl-C: running
+    # runs end "interrupted" (resumable) rather than being left to the next reconcile.
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         manager.serve(exit_when_idle=args.exit_when_idle)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         manager.shutdown()
     return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,3 +152,31 @@ def test_two_cli_workers_share_one_store(tmp_path):
         owners.add(run["owner_pid"])
     assert owners <= {w.pid for w in workers}
     assert all(r["status"] in FINAL for r in store.list_runs())
+
+
+def test_sigterm_to_the_cli_worker_interrupts_its_runs_cleanly(tmp_path):
+    """`kill PID` (what systemd or docker send to a class server's worker) shuts it down:
+    the running run ends "interrupted" (resumable) at once, the worker exits 0."""
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    endless = TrainConfig(dataset="digits", epochs=500, batch_size=4, hidden=(32,), threads=1)
+    run_id = submit_to_store(store, endless)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "aevae_core", "worker", "--runs-dir", str(runs)],
+        cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while store.get_run(run_id)["last_step"] == 0:
+            assert time.monotonic() < deadline, "the worker never started the run"
+            assert worker.poll() is None, worker.stderr.read()
+            time.sleep(0.1)
+        worker.terminate()
+        _, stderr = worker.communicate(timeout=60)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    run = store.get_run(run_id)
+    assert run["status"] == "interrupted", run
+    assert "job manager shut down" in run["reason"], run["reason"]
