@@ -4,6 +4,7 @@ import streamlit as st
 
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.preflight import check_memory
+from aevae_core.train import resolve_device
 from pages.ui.common import manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview
 from pages.ui.train_live import live_panel
@@ -11,11 +12,15 @@ from pages.ui.train_live import live_panel
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=30)
 def check(config_json: str) -> tuple[str, str] | None:
-    """aevae_core's validation and memory pre-flight, explained before Start."""
+    """aevae_core's validation, device and memory pre-flight, explained before Start."""
     try:
-        check_memory(validate(TrainConfig.from_json(config_json)))
+        config = validate(TrainConfig.from_json(config_json))
+        resolve_device(config.device)
+        check_memory(config)
     except ConfigError as exc:
         return exc.field, exc.message
+    except ValueError:  # resolve_device: a GPU was asked for and this machine has none
+        return "device", "no CUDA GPU is available on this machine; allowed here: auto or cpu"
     return None
 
 
@@ -28,11 +33,11 @@ with form_col:
     error = check(config.to_json()) if config is not None else None
     if error is not None:
         st.error(f"**{error[0]}**: {error[1]}", icon=":material/block:")
-    if st.button(
-        "Start training",
-        type="primary",
-        disabled=config is None or error is not None,
-        key="train_start",
+    refused = config is None or error is not None
+    # A disabled button cannot be clicked in a browser; the guard keeps it so for any client.
+    if (
+        st.button("Start training", type="primary", disabled=refused, key="train_start")
+        and not refused
     ):
         try:
             run_id = manager().submit(config)

@@ -5,9 +5,15 @@ Not a page itself (app.py lists the pages). Everything here is thin glue over ae
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
+# Imported here, first, for its side effect: Plotly looks pandas up in ``sys.modules``
+# without importing it, so a chart drawn while another session's thread is still importing
+# pandas (the Runs page) would see a half-initialised module and fail. Every script run
+# imports this module (app.py does) before any page draws a chart.
+import pandas  # noqa: F401
 import streamlit as st
 
 from aevae_core.jobs import JobManager
@@ -22,6 +28,11 @@ def _use_app_navigation() -> None:
     legacy multipage app, so a shared link such as ``/train?run=…`` opened first after a
     server start would run the page without app.py (no sidebar, no wide layout). Turning
     that legacy mode off, as st.navigation itself does, and rerunning fixes it.
+
+    Called at the very end of this module: the rerun aborts the import, and a session that
+    imports this module at the same moment (30 students opening a link right after a
+    server start) is then handed the aborted module object by Python, so every name must
+    already be defined in it.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
@@ -29,8 +40,6 @@ def _use_app_navigation() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
-
-_use_app_navigation()
 
 RUN_KEY = "run_id"
 STATUS_ICONS = {
@@ -118,7 +127,25 @@ def ago(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
+SERVER_TORCH_THREADS = 1
+
+
+def limit_torch_threads() -> None:
+    """One torch thread in the server process, once torch is imported there.
+
+    Training runs in worker processes with their own thread counts; what torch does in the
+    server (pre-flight checks, decoding for the analysis views) is small, and torch's
+    default of one thread per core would make it compete with the workers for every core.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return  # not imported (importing it here would cost seconds), or still importing
+    if torch.get_num_threads() != SERVER_TORCH_THREADS:
+        torch.set_num_threads(SERVER_TORCH_THREADS)
+
+
 def render_sidebar() -> None:
+    limit_torch_threads()
     mgr = manager()
     with st.sidebar:
         st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
@@ -169,3 +196,6 @@ def status_message(run: dict[str, Any]) -> None:
         (st.error if status in ("failed", "diverged") else st.warning)(
             text + (f"\n\n{hint}" if hint else ""), icon=":material/error:"
         )
+
+
+_use_app_navigation()  # last: see its docstring

@@ -3,6 +3,10 @@
 It refreshes itself (``st.fragment(run_every=…)``) only while the run is queued or
 running, and reads nothing but the run store, so a refresh, a second tab or another
 student's browser all show the same run.
+
+A class of 30 shares one server: a queued run (nothing to draw but its place in the queue)
+refreshes every ``QUEUED_REFRESH_S``, a running one every ``REFRESH_S``; when the status
+changes, one full rerun sets the new interval (or turns the refresh off).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from aevae_core.store import ACTIVE
 from pages.ui.common import get_run, manager, status_message, store
 
 REFRESH_S = 0.5
+QUEUED_REFRESH_S = 2.0
 
 
 def _eta(steps: list[dict], total: int) -> str:
@@ -53,11 +58,13 @@ def _reconstructions(run_id: str) -> None:
     )
 
 
-def _panel(run_id: str) -> None:
+def _panel(run_id: str, shown_status: str | None = None) -> None:
     run = get_run(run_id)
     if run is None:
         st.warning("This run no longer exists.")
         return
+    if shown_status in ACTIVE and run["status"] != shown_status:
+        st.rerun()  # queued -> running, or ended: a full rerun sets the refresh interval
     st.subheader(f"{run['model'].upper()} on {run['dataset']} · {run_id}")
     status_message(run)
     steps = store().metrics(run_id, "step")
@@ -83,14 +90,10 @@ def _panel(run_id: str) -> None:
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
     _reconstructions(run_id)
-    if run["status"] not in ACTIVE and st.session_state.get("live_was_active") == run_id:
-        st.session_state.pop("live_was_active")
-        st.rerun()  # a full rerun turns the auto-refresh off
 
 
 def live_panel(run_id: str) -> None:
     run = get_run(run_id)
-    active = run is not None and run["status"] in ACTIVE
-    if active:
-        st.session_state["live_was_active"] = run_id
-    st.fragment(run_every=REFRESH_S if active else None)(_panel)(run_id)
+    status = run["status"] if run is not None else None
+    every = {"running": REFRESH_S, "queued": QUEUED_REFRESH_S}.get(status)
+    st.fragment(run_every=every)(_panel)(run_id, status)
