@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -379,7 +381,7 @@ class JobManager:
             if not self.store.claim(run_id, os.getpid(), self.host):
                 continue  # another manager took it, or it was cancelled
             proc = self._ctx.Process(
-                target=_run_worker,
+                target=_worker_target(),
                 args=(str(self.store.root), run_id, self.threads_per_job, _worker_context()),
                 name=f"aevae-run-{run_id}",
                 daemon=True,
@@ -409,6 +411,19 @@ def _run_worker(*args: Any) -> None:
     from aevae_core.worker import worker_main
 
     worker_main(*args)
+
+
+def _worker_target() -> Any:
+    """``_run_worker`` as ``aevae_core.jobs`` in ``sys.modules`` has it now.
+
+    The worker's target is pickled by reference (module + name), and pickle insists that
+    the name still resolves to the very same object. Streamlit's file watcher drops and
+    re-imports changed modules while the server runs, so a manager created before that (it
+    lives in ``st.cache_resource``) would otherwise fail every job start with a
+    PicklingError ("not the same object as aevae_core.jobs._run_worker").
+    """
+    module = sys.modules.get(__name__) or importlib.import_module(__name__)
+    return module._run_worker
 
 
 def _worker_context() -> dict[str, Any]:

@@ -797,3 +797,16 @@ def test_failure_reasons_for_out_of_memory():
         assert reason.startswith(f"ran out of memory: {detail}"), reason
         assert reason.endswith("try a smaller batch size or model") and "\n" not in reason
     assert failure_reason(ValueError("bad")) == "ValueError: bad"
+
+
+def test_jobs_still_start_after_the_module_is_reimported(managers, monkeypatch):
+    """Streamlit's file watcher drops and re-imports changed modules while the server runs;
+    the manager (kept in st.cache_resource) must still start workers afterwards."""
+    import importlib
+
+    manager = managers()
+    monkeypatch.delitem(sys.modules, "aevae_core.jobs")  # restored after the test
+    importlib.import_module("aevae_core.jobs")  # a new module with a new _run_worker
+    run_id = manager.submit(QUICK)
+    run = wait_final(manager.store, run_id)
+    assert run["status"] == "completed", run["reason"]
