@@ -6,6 +6,7 @@ Not a page itself (app.py lists the pages). Everything here is thin glue over ae
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -55,8 +56,24 @@ STATUS_ICONS = {
 
 @st.cache_resource(show_spinner=False)
 def manager() -> JobManager:
-    """One job manager per server process (st.cache_resource), shared by every session."""
+    """One job manager per server process (st.cache_resource), shared by every session.
+
+    Its creation (the first page a server renders) also starts importing torch and the
+    analysis code in a background thread: the Train and Explore pages need them, and the
+    import takes seconds, which the first visitor to those pages would otherwise wait for.
+    """
+    threading.Thread(target=_preload, name="aevae-preload", daemon=True).start()
     return JobManager()
+
+
+def _preload() -> None:
+    try:
+        import aevae_core.analysis  # noqa: F401  (torch, models)
+        import aevae_core.preflight  # noqa: F401
+
+        limit_torch_threads()
+    except Exception:  # only a warm-up: the pages import it themselves and report errors
+        pass
 
 
 def store() -> RunStore:

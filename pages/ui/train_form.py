@@ -157,13 +157,14 @@ def config_form() -> TrainConfig | None:
         key=_w("weight_decay"),
         help=HELP["weight_decay"],
     )
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2 = st.columns(2)  # two per row: four in a row leave no room for the labels
     batch_size = c1.number_input(
         "Batch size", 1, 65536, d.batch_size, key=_w("batch_size"), help=HELP["batch_size"]
     )
     epochs = c2.number_input("Epochs", 1, 10_000, d.epochs, key=_w("epochs"), help=HELP["epochs"])
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key=_w("seed"), help=HELP["seed"])
-    device = c4.selectbox("Device", ["auto", "cpu", "cuda"], key=_w("device"), help=HELP["device"])
+    c1, c2 = st.columns(2)
+    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=_w("seed"), help=HELP["seed"])
+    device = c2.selectbox("Device", ["auto", "cpu", "cuda"], key=_w("device"), help=HELP["device"])
     try:
         hidden = parse_hidden(hidden_text)
     except ConfigError as exc:

@@ -76,13 +76,21 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
     ):
         manager().cancel(run_id)
         st.rerun()
-    resumable = run["status"] in ("interrupted", "stopped") and run["last_epoch"] < run["epochs"]
+    # A failed run (worker killed, out of memory) resumes too, once it has a checkpoint; a
+    # diverged one would diverge again with the same settings.
+    resumable = run["last_epoch"] < run["epochs"] and (
+        run["status"] in ("interrupted", "stopped")
+        or (run["status"] == "failed" and run["last_epoch"] >= 1)
+    )
+    error_key = f"resume_error_{run_id}"
     if resumable and st.button("Resume from the last checkpoint", key=f"resume_{run_id}"):
         try:
             manager().resume(run_id)
-        except ValueError as exc:
-            st.error(str(exc))
+        except ValueError as exc:  # kept across the rerun, shown below
+            st.session_state[error_key] = str(exc)
         st.rerun()
+    if error_key in st.session_state:
+        st.error(f"Could not resume: {st.session_state.pop(error_key)}")
     if steps or epochs:
         per_epoch = round(run["total_steps"] / run["epochs"]) if run["total_steps"] else 0
         fig = loss_curves(

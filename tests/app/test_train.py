@@ -20,6 +20,7 @@ from app_helpers import (
 )
 
 from aevae_core.config import TrainConfig
+from aevae_core.runner import execute_run
 
 TRAIN = "pages/train.py"
 RUN_TIMEOUT_S = 120  # forkserver start (imports torch) + 2 tiny epochs, on a loaded machine
@@ -160,3 +161,25 @@ def test_stop_button_stops_a_running_run(env):
     no_exception(at)
     assert "Stopped" in texts(at.warning)
     assert not [b for b in at.button if b.label == "Stop"], "a stopped run has no Stop button"
+
+
+def test_a_failed_run_with_a_checkpoint_resumes_from_the_live_panel(env):
+    """A worker killed after its first epoch leaves a failed run with a checkpoint: the
+    panel offers Resume, and the run is queued again and completes."""
+    store = env.store
+    run_id = store.create_run(
+        TrainConfig(dataset="digits", epochs=2, batch_size=64), status="running"
+    )
+    execute_run(store, run_id, stop=lambda: store.get_run(run_id)["last_epoch"] >= 1)
+    assert store.get_run(run_id)["last_epoch"] == 1
+    assert store.finish(run_id, "failed", "the worker was killed (test)", only_if=("stopped",))
+    at = open_page(TRAIN, {"run": run_id})
+    no_exception(at)
+    by_label(at.button, "Resume from the last checkpoint").click().run()
+    no_exception(at)
+    assert not at.error, texts(at.error)
+    run = wait_for(
+        lambda: (r := env.store.get_run(run_id))["status"] == "completed" and r,
+        RUN_TIMEOUT_S, "the resumed run to complete",
+    )  # fmt: skip
+    assert run["last_epoch"] == 2
