@@ -115,7 +115,7 @@ def build_parser() -> Parser:
     train.add_argument("--runs-dir", help="run store (default: $AEVAE_RUNS_DIR or ./runs)")
     train.add_argument("--background", action="store_true", help="queue it and return the run id")
     train.add_argument("--json", action="store_true", help="last stdout line is a JSON summary")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
     runs = sub.add_parser("runs", help="list or show stored runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True, parser_class=Parser)
@@ -247,6 +247,7 @@ class _progress_bar:  # noqa: N801 - used like a function
         from tqdm import tqdm
 
         self.bar = tqdm(total=0, disable=disabled, unit="step", file=sys.stderr)
+        self.disabled = disabled
 
     def step(self, m: dict) -> None:
         self.bar.total = m["total_steps"]
@@ -256,6 +257,8 @@ class _progress_bar:  # noqa: N801 - used like a function
         self.bar.refresh()
 
     def epoch(self, rec: dict) -> None:
+        if self.disabled:
+            return
         self.bar.write(
             f"epoch {rec['epoch']}: train {rec['train_loss']:.3f}  val {rec['val_loss']:.3f} "
             f"(recon {rec['val_recon']:.3f}, KL {rec['val_kl']:.3f}) nats/image",
