@@ -438,9 +438,11 @@ SERVER = textwrap.dedent(
     from aevae_core.config import TrainConfig
     from aevae_core.jobs import JobManager
     manager = JobManager(sys.argv[1], max_workers=1)
-    # Epochs of several seconds (one image per step, ~1,400 steps): step rows are flushed
-    # each second, so some land mid-epoch even when the machine is idle and fast.
-    config = TrainConfig(dataset="digits", epochs=3, batch_size=1, hidden=(32,), threads=1)
+    # Epochs of seconds (one image per step through a wide MLP): step rows are flushed each
+    # second, so some land mid-epoch even when the machine is idle and fast.
+    config = TrainConfig(
+        dataset="digits", epochs=3, batch_size=1, hidden=(1024, 512), threads=1
+    )
     print(manager.submit(config), flush=True)
     time.sleep(600)
     """

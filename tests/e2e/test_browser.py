@@ -44,11 +44,14 @@ def test_train_a_two_epoch_run_live(page, server: Server):
     page.goto(f"{server.url}/train")
     page.locator("h1", has_text=re.compile(r"^Train$")).wait_for()
     wait_until_idle(page)
-    epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("2")
-    epochs.press("Enter")
-    wait_until_idle(page)
-    assert epochs.input_value() == "2"
+    # Two epochs of one- or two-image steps through a wide MLP (a few seconds on an idle
+    # machine): long enough that the chart is seen gaining points while the run trains.
+    for label, value in (("Epochs", "2"), ("Batch size", "2"), ("Hidden sizes", "1024,512")):
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        wait_until_idle(page)
+        assert field.input_value() == value, label
 
     store = RunStore(server.runs_dir)
     before = {r["id"] for r in store.list_runs()}
