@@ -54,21 +54,32 @@ STATUS_ICONS = {
 }
 
 
+PRELOAD_DELAY_S = 5.0
+
+
 @st.cache_resource(show_spinner=False)
 def manager() -> JobManager:
     """One job manager per server process (st.cache_resource), shared by every session.
 
-    Its creation (the first page a server renders) also starts importing torch and the
-    analysis code in a background thread: the Train and Explore pages need them, and the
-    import takes seconds, which the first visitor to those pages would otherwise wait for.
+    Its creation (the first page a server renders) also schedules, a few seconds later so
+    as not to slow that first page, importing torch and the analysis code in a background
+    thread: the Train and Explore pages need them, and the import takes seconds, which the
+    first visitor to those pages would otherwise wait for.
     """
-    threading.Thread(target=_preload, name="aevae-preload", daemon=True).start()
+    preload = threading.Timer(PRELOAD_DELAY_S, _preload)  # after the first page is served
+    preload.name, preload.daemon = "aevae-preload", True
+    preload.start()
     return JobManager()
 
 
 def _preload() -> None:
     try:
+        import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
+        import sklearn.metrics  # noqa: F401
+        import sklearn.neighbors  # noqa: F401
+
         import aevae_core.analysis  # noqa: F401  (torch, models)
+        import aevae_core.metrics  # noqa: F401  (Compare)
         import aevae_core.preflight  # noqa: F401
 
         limit_torch_threads()

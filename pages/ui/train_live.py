@@ -124,4 +124,6 @@ def live_panel(run_id: str) -> None:
     run = get_run(run_id)
     status = run["status"] if run is not None else None
     every = {"running": REFRESH_S, "queued": QUEUED_REFRESH_S}.get(status)
+    if status == "queued" and len(manager().active_ids()) < manager().max_workers:
+        every = REFRESH_S  # a worker is free: it starts in a moment, show its first point soon
     st.fragment(run_every=every)(_panel)(run_id, status)
