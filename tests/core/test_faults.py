@@ -19,15 +19,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from jobs_helpers import QUICK, manager_factory, wait_final, wait_until, worker_pid
 
 from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import JobManager, pid_alive
+from aevae_core.jobs import pid_alive
 from aevae_core.runner import MAX_EPOCH_CHECKPOINTS
-from aevae_core.store import FINAL, RunStore
+from aevae_core.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 120.0  # generous: the machine may be shared; nothing here asserts durations
 
 # Short epochs (17 steps of 16 images) so that kills land in checkpoint writes too; many
 # epochs so that no run completes before its kill (200 epochs: a file every 10th epoch).
@@ -35,39 +35,6 @@ VICTIM = TrainConfig(
     dataset="digits", max_samples=300, epochs=200, batch_size=16, hidden=(32,), threads=1,
     log_every=2,
 )  # fmt: skip
-QUICK = TrainConfig(
-    dataset="digits", max_samples=300, epochs=1, batch_size=32, hidden=(32,), threads=1,
-    log_every=2,
-)  # fmt: skip
-
-
-def wait_until(predicate, what: str, timeout: float = TIMEOUT, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
-
-
-def wait_final(store: RunStore, run_id: str, timeout: float = TIMEOUT) -> dict:
-    return wait_until(
-        lambda: (run := store.get_run(run_id))["status"] in FINAL and run,
-        f"{run_id} to end",
-        timeout,
-    )
-
-
-def worker_pid(store: RunStore, run_id: str) -> int:
-    """The worker's pid once it is recorded (the claim records the manager's own pid)."""
-    return wait_until(
-        lambda: (
-            (run := store.get_run(run_id))["pid"] not in (None, run["owner_pid"]) and run["pid"]
-        ),
-        f"{run_id}'s worker pid",
-    )
 
 
 def check_files_whole(store: RunStore, run_id: str) -> dict[str, int]:
@@ -92,20 +59,7 @@ def runs_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def managers(runs_dir: Path):
-    made: list[JobManager] = []
-
-    def make(**kwargs) -> JobManager:
-        kwargs.setdefault("max_workers", 1)
-        manager = JobManager(runs_dir, **kwargs)
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        manager.shutdown(timeout=10)
-    for run in RunStore(runs_dir).list_runs():  # no worker outlives the test
-        if run["pid"] and run["pid"] != os.getpid():
-            wait_until(lambda r=run: not pid_alive(r["pid"], r["pid_birth"]), "no workers")
+    yield from manager_factory(runs_dir)
 
 
 # ------------------------------------------------------------------------------- soak

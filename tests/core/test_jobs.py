@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jobs_helpers import QUICK, TIMEOUT, manager_factory, wait_final, wait_until, worker_pid
 
 from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
@@ -31,13 +32,7 @@ from aevae_core.store import FINAL, RunStore
 pytestmark = pytest.mark.timeout(300)
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 120.0  # generous: the machine may be shared; nothing here asserts durations
 
-# One epoch, a few steps: finishes in well under a second once the forkserver is warm.
-QUICK = TrainConfig(
-    dataset="digits", max_samples=300, epochs=1, batch_size=32, hidden=(32,), threads=1,
-    log_every=2,
-)  # fmt: skip
 # Several short epochs (90 steps each), long enough to act mid-epoch.
 MEDIUM = TrainConfig(
     dataset="digits", max_samples=800, epochs=5, batch_size=8, hidden=(32,), threads=1,
@@ -45,23 +40,6 @@ MEDIUM = TrainConfig(
 )  # fmt: skip
 # Runs until it is stopped or killed (400 steps per epoch, 500 epochs).
 ENDLESS = TrainConfig(dataset="digits", epochs=500, batch_size=4, hidden=(64,), threads=1)
-
-
-def wait_until(predicate, what: str, timeout: float = TIMEOUT, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
-
-
-def wait_final(store: RunStore, run_id: str) -> dict:
-    return wait_until(
-        lambda: (run := store.get_run(run_id))["status"] in FINAL and run, f"{run_id} to end"
-    )
 
 
 def wait_mid_epoch(store: RunStore, run_id: str, after_epoch: int = 1) -> dict:
@@ -78,14 +56,6 @@ def wait_mid_epoch(store: RunStore, run_id: str, after_epoch: int = 1) -> dict:
     return wait_until(mid, f"{run_id} to be mid-epoch after epoch {after_epoch}")
 
 
-def worker_pid(store: RunStore, run_id: str) -> int:
-    """The worker's pid once the manager has recorded it (the claim records the manager's)."""
-    return wait_until(
-        lambda: (pid := store.get_run(run_id)["pid"]) not in (None, os.getpid()) and pid,
-        f"{run_id}'s worker pid",
-    )
-
-
 def epochs_of(store: RunStore, run_id: str) -> list[int]:
     return [m["epoch"] for m in store.metrics(run_id, "epoch")]
 
@@ -97,23 +67,7 @@ def runs_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def managers(runs_dir: Path):
-    made: list[JobManager] = []
-
-    def make(**kwargs) -> JobManager:
-        kwargs.setdefault("max_workers", 1)
-        manager = JobManager(runs_dir, **kwargs)
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        manager.shutdown(timeout=10)
-    for manager in made:
-        assert manager.active_ids() == []
-    if made:  # no worker of any run outlives its manager
-        for run in RunStore(runs_dir).list_runs():
-            if run["pid"] and run["pid"] != os.getpid():
-                wait_until(lambda r=run: not pid_alive(r["pid"], r["pid_birth"]), "no workers")
+    yield from manager_factory(runs_dir)
 
 
 # ----------------------------------------------------------------------------- basics
