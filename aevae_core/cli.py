@@ -28,6 +28,7 @@ from aevae_core.config import (
     MODELS,
     NOISE_TYPES,
     OPTIMIZERS,
+    PRECISIONS,
     RECONS,
     ConfigError,
     TrainConfig,
@@ -78,6 +79,7 @@ CONFIG_FLAGS: dict[str, dict[str, Any]] = {
     "seed": {"type": _number(int)},
     "device": {"choices": DEVICES},
     "threads": {"type": _number(int)},
+    "precision": {"choices": PRECISIONS},
     "log_every": {"type": _number(int)},
 }
 

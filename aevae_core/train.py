@@ -16,6 +16,8 @@ per-step host read is the loss, needed by the divergence guard.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import time
@@ -34,7 +36,7 @@ from aevae_core.losses import (
     loss_terms,
     reconstruction_per_image,
 )
-from aevae_core.models import Autoencoder, build_model
+from aevae_core.models import AEOutput, Autoencoder, build_model
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,34 @@ def resolve_device(name: str) -> torch.device:
             "device", "'cuda' was asked for but no CUDA GPU is available; allowed here: auto or cpu"
         )
     return torch.device(name)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 products natively (avx512_bf16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: fp32 (bf16 emulated in software would be slower)
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bfloat16 for the training steps' autocast, or None for plain float32."""
+    if config.precision == "bf16":
+        return torch.bfloat16
+    if config.precision == "auto" and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def as_float(out: AEOutput) -> AEOutput:
+    """The model's outputs in float32 (after an autocast forward pass)."""
+    return dataclasses.replace(
+        out, **{f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)
+                if isinstance(getattr(out, f.name), torch.Tensor)}
+    )  # fmt: skip
 
 
 def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
@@ -272,6 +302,7 @@ def fit(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
+    amp = autocast_dtype(config, device)
     torch.manual_seed(config.seed)
     model = build_model(config, data.shape).to(device)
     optimizer = make_optimizer(config, model.parameters())
@@ -319,7 +350,12 @@ def fit(
             target = train_x.index_select(0, idx)
             inputs = corrupt(target, noise, config.noise_type)
             beta = beta_at(config, epoch - 1 + step / steps_per_epoch)
-            out = model(inputs)
+            if amp is None:
+                out = model(inputs)
+            else:  # bf16 products; the loss (and the weights) in fp32
+                with torch.autocast(device.type, dtype=amp):
+                    out = model(inputs)
+                out = as_float(out)
             terms = loss_terms(out, target, recon=config.recon, beta=beta, l1_code=config.l1_code)
             batch = target.shape[0]
             values = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()])

@@ -6,7 +6,15 @@ from typing import Any
 
 import streamlit as st
 
-from aevae_core.config import HELP, OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_hidden
+from aevae_core.config import (
+    DEVICES,
+    HELP,
+    OPTIMIZER_TITLES,
+    PRECISIONS,
+    ConfigError,
+    TrainConfig,
+    parse_hidden,
+)
 from aevae_core.uploads import UploadError, save_upload
 
 KINDS = {
@@ -164,7 +172,8 @@ def config_form() -> TrainConfig | None:
     epochs = c2.number_input("Epochs", 1, 10_000, d.epochs, key=_w("epochs"), help=HELP["epochs"])
     c1, c2 = st.columns(2)
     seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=_w("seed"), help=HELP["seed"])
-    device = c2.selectbox("Device", ["auto", "cpu", "cuda"], key=_w("device"), help=HELP["device"])
+    device = c2.selectbox("Device", DEVICES, key=_w("device"), help=HELP["device"])
+    precision = c1.selectbox("Precision", PRECISIONS, key=_w("precision"), help=HELP["precision"])
     try:
         hidden = parse_hidden(hidden_text)
     except ConfigError as exc:
@@ -195,6 +204,7 @@ def config_form() -> TrainConfig | None:
         epochs=int(epochs),
         seed=int(seed),
         device=device,
+        precision=precision,
     )
 
 

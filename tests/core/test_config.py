@@ -34,6 +34,7 @@ BAD_VALUES: dict[str, list] = {
     "seed": [-1, 2**31, 0.5, None],
     "device": ["tpu", "gpu", None],
     "threads": [-1, 257, 1.5],
+    "precision": ["fp16", "BF16", None],
     "log_every": [0, -3, 100_001, None],
 }
 

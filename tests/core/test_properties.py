@@ -39,6 +39,7 @@ from aevae_core.config import (
     MODELS,
     NOISE_TYPES,
     OPTIMIZERS,
+    PRECISIONS,
     RECONS,
     ConfigError,
     TrainConfig,
@@ -159,6 +160,7 @@ GOOD: dict[str, st.SearchStrategy] = {
     # fit sets the process's torch thread count: many threads on a shared 2-core machine only
     # slow the step down. 256 is accepted too (test_the_largest_values_are_accepted).
     "threads": st.integers(0, 2),
+    "precision": st.sampled_from(PRECISIONS),
     "log_every": st.integers(1, 100_000),
 }
 BAD: dict[str, st.SearchStrategy] = {
@@ -185,6 +187,7 @@ BAD: dict[str, st.SearchStrategy] = {
     "seed": bad_int(0, 2**31 - 1),
     "device": bad_choice(DEVICES),
     "threads": bad_int(0, 256),
+    "precision": bad_choice(PRECISIONS),
     "log_every": bad_int(1, 100_000),
 }
 
@@ -392,6 +395,7 @@ CHOICES = {
     "noise_type": NOISE_TYPES,
     "optimizer": OPTIMIZERS,
     "device": DEVICES,
+    "precision": PRECISIONS,
 }
 junk_text = st.text(max_size=10)
 
