@@ -60,7 +60,9 @@ def loss_curves(
                     line={"color": STEP_COLOR, "width": 1},
                     legendgroup="step",
                     showlegend=col == 1,
-                )
+                ),
+                row=1,
+                col=col,
             )
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
             field = f"{split}_{key}"
@@ -76,7 +78,9 @@ def loss_curves(
                     line={"color": color},
                     legendgroup=split,
                     showlegend=col == 1,
-                )
+                ),
+                row=1,
+                col=col,
             )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_yaxes(title_text="nats / image", row=1, col=1)

@@ -35,6 +35,18 @@ def test_loss_curves_traces():
     assert len(F.loss_curves(epochs, variational=False).data) == 4
 
 
+def test_loss_curves_draw_each_term_in_its_own_panel():
+    """Total, reconstruction and KL each on their own axes (not all in the first panel)."""
+    epochs = [{"epoch": e, "train_loss": 30.0, "val_loss": 31.0, "train_recon": 28.0,
+               "val_recon": 29.0, "train_kl": 2.0, "val_kl": 2.0} for e in (1, 2)]  # fmt: skip
+    steps = [{"step": s, "loss": 30.0, "recon": 28.0, "kl": 2.0} for s in (5, 10)]
+    fig = F.loss_curves(epochs, steps, variational=True, steps_per_epoch=10)
+    panels = {}
+    for trace in fig.data:
+        panels.setdefault(trace.xaxis or "x", set()).add(trace.y[0])
+    assert panels == {"x": {30.0, 31.0}, "x2": {28.0, 29.0}, "x3": {2.0}}
+
+
 def test_latent_scatter_one_trace_per_class_with_indices():
     rng = np.random.default_rng(0)
     coords, labels = rng.normal(size=(60, 2)), np.arange(60) % 3
