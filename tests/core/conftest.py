@@ -32,3 +32,17 @@ def digits_data():
     from aevae_core.data import load_dataset
 
     return load_dataset("digits", seed=0)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    """A fresh runs directory (not created: the store creates it)."""
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def managers(runs_dir: Path):
+    """Make JobManagers on ``runs_dir``; they are shut down, and no worker outlives them."""
+    from jobs_helpers import manager_factory
+
+    yield from manager_factory(runs_dir)

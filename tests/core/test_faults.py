@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from jobs_helpers import QUICK, manager_factory, wait_final, wait_until, worker_pid
+from jobs_helpers import QUICK, wait_final, wait_until, worker_pid
 
 from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
@@ -50,16 +50,6 @@ def check_files_whole(store: RunStore, run_id: str) -> dict[str, int]:
     for epoch in store.snapshot_epochs(run_id):
         assert len(store.read_snapshot(run_id, epoch)["codes"]) > 0
     return epochs
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path) -> Path:
-    return tmp_path / "runs"
-
-
-@pytest.fixture
-def managers(runs_dir: Path):
-    yield from manager_factory(runs_dir)
 
 
 # ------------------------------------------------------------------------------- soak

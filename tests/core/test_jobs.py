@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jobs_helpers import QUICK, TIMEOUT, manager_factory, wait_final, wait_until, worker_pid
+from jobs_helpers import QUICK, TIMEOUT, wait_final, wait_until, worker_pid
 
 from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
@@ -58,16 +58,6 @@ def wait_mid_epoch(store: RunStore, run_id: str, after_epoch: int = 1) -> dict:
 
 def epochs_of(store: RunStore, run_id: str) -> list[int]:
     return [m["epoch"] for m in store.metrics(run_id, "epoch")]
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path) -> Path:
-    return tmp_path / "runs"
-
-
-@pytest.fixture
-def managers(runs_dir: Path):
-    yield from manager_factory(runs_dir)
 
 
 # ----------------------------------------------------------------------------- basics
