@@ -365,7 +365,7 @@ def execute_run(
             )  # fmt: skip
         return None
     except Exception as exc:
-        if isinstance(exc, (DatasetError, ConfigError, MemoryError)) or _is_out_of_memory(exc):
+        if isinstance(exc, (DatasetError, ConfigError)) or _is_out_of_memory(exc):
             log.warning("run %s failed: %s", run_id, failure_reason(exc))  # expected: no trace
         else:
             log.exception("run %s failed", run_id)

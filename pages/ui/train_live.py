@@ -56,9 +56,10 @@ def _recon_figure(run_id: str, epoch: int, mtime_ns: int) -> object:
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _curves_figure(run_id: str, n_rows: tuple[int, int], last_step: int, variational: bool,
-                   steps_per_epoch: int) -> object:  # fmt: skip
-    epochs, steps = store().metrics(run_id, "epoch"), store().metrics(run_id, "step")
-    return loss_curves(epochs, steps, variational=variational, steps_per_epoch=steps_per_epoch)
+                   steps_per_epoch: int, _epochs: list, _steps: list) -> object:  # fmt: skip
+    """Keyed by the rows' counts and last step; the rows themselves (underscore: not hashed)
+    are the ones the panel has just read, so a miss reads nothing twice."""
+    return loss_curves(_epochs, _steps, variational=variational, steps_per_epoch=steps_per_epoch)
 
 
 def _reconstructions(run_id: str) -> None:
@@ -114,7 +115,7 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
         per_epoch = round(run["total_steps"] / run["epochs"]) if run["total_steps"] else 0
         last = steps[-1]["step"] if steps else 0
         fig = _curves_figure(
-            run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch
+            run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
     _reconstructions(run_id)
