@@ -54,6 +54,19 @@ def _number(kind: type) -> Any:
     return convert
 
 
+def _boolean(text: str) -> bool:
+    """``--binarize`` alone, or ``--binarize=true|false`` (yes/no, on/off and 1/0 too)."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{show(text)} is not true or false; allowed: true, false")
+
+
+_boolean.__name__ = "boolean"
+
+
 # Which flag sets which TrainConfig field (the flag is the field with dashes).
 CONFIG_FLAGS: dict[str, dict[str, Any]] = {
     "dataset": {"choices": DATASETS},
@@ -64,9 +77,12 @@ CONFIG_FLAGS: dict[str, dict[str, Any]] = {
     "arch": {"choices": ARCHS},
     "latent_dim": {"type": _number(int)},
     "hidden": {"type": str, "metavar": "N,N,..."},
+    "conv_dense": {"type": _number(int)},
     "beta": {"type": _number(float)},
     "kl_warmup": {"type": _number(int), "metavar": "EPOCHS"},
     "recon": {"choices": RECONS},
+    "binarize": {"type": _boolean, "nargs": "?", "const": True, "metavar": "true|false"},
+    "sigma": {"type": _number(float)},
     "l1_code": {"type": _number(float)},
     "noise": {"type": _number(float)},
     "noise_type": {"choices": NOISE_TYPES},

@@ -55,9 +55,20 @@ class TrainConfig:
     arch: str = "mlp"
     latent_dim: int = 2
     hidden: tuple[int, ...] = (256, 128)
+    # conv only: width of a fully-connected layer between the conv features and the code
+    # (0 = none). When set, the decoder follows the Keras VAE example: Dense back to the conv
+    # features, one stride-2 transposed conv per channel, then a stride-1 transposed conv to
+    # the image channels.
+    conv_dense: int = 0
     beta: float = 1.0
     kl_warmup: int = 0  # epochs over which beta ramps linearly from 0
     recon: str = "bce"
+    # Bernoulli only: binarise pixels (a fresh Bernoulli sample of each grey level every
+    # training step, one fixed sample for evaluation), so the NLL is a true likelihood.
+    binarize: bool = False
+    # Gaussian only: the decoder's std sigma; 0 = learned (one shared sigma, as in the
+    # sigma-VAE of Rybkin et al. 2021), > 0 = fixed at this value.
+    sigma: float = 0.0
     l1_code: float = 0.0  # L1 penalty on the code (sparse AE)
     noise: float = 0.0  # input corruption: std (gaussian) or drop probability (mask)
     noise_type: str = "gaussian"
@@ -216,9 +227,21 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError("hidden", f"{len(config.hidden)} layers; allowed: at most 6")
     for size in config.hidden:
         _check_int("hidden", size, 1, 4096)
+    _check_int("conv_dense", config.conv_dense, 0, 4096)
+    if config.conv_dense and config.arch != "conv":
+        raise ConfigError("conv_dense", "a dense bottleneck layer needs arch 'conv'; allowed: 0")
     _check_float("beta", config.beta, 0.0, 1000.0)
     _check_int("kl_warmup", config.kl_warmup, 0, 1000)
     _check_choice("recon", config.recon, RECONS)
+    if not isinstance(config.binarize, bool):
+        raise ConfigError(
+            "binarize", f"{show(config.binarize)} is not true or false; allowed: true, false"
+        )
+    if config.binarize and config.recon != "bce":
+        raise ConfigError(
+            "binarize", "binarised pixels need the Bernoulli likelihood; allowed: recon 'bce'"
+        )
+    _check_float("sigma", config.sigma, 0.0, 10.0)
     _check_float("l1_code", config.l1_code, 0.0, 100.0)
     _check_choice("noise_type", config.noise_type, NOISE_TYPES)
     high = 0.95 if config.noise_type == "mask" else 2.0
@@ -248,7 +271,13 @@ HELP: dict[str, str] = {
     "beta": "Weight of the KL term: >1 pushes codes towards N(0, I), <1 favours "
     "sharper reconstructions.",
     "kl_warmup": "Epochs over which beta grows from 0, which helps avoid posterior collapse.",
-    "recon": "How reconstruction error is measured: Bernoulli (BCE) or Gaussian (MSE).",
+    "recon": "The decoder's likelihood p(x|z): Bernoulli (BCE) or Gaussian (MSE with its "
+    "normaliser and a std sigma).",
+    "binarize": "Bernoulli only: turn grey pixels into 0/1 samples (a new sample every step, a "
+    "fixed one for evaluation), so -log p(x|z), the ELBO and bits/dim are true likelihoods.",
+    "sigma": "Gaussian only: the decoder's std; 0 learns one shared sigma (sigma-VAE).",
+    "conv_dense": "conv only: a fully-connected layer of this width before the code, as in "
+    "the Keras VAE example (0 = none).",
     "l1_code": "Penalty on the size of the code (sparse AE); 0 turns it off.",
     "noise": "Corruption added to inputs during training; the target stays clean.",
     "noise_type": "Gaussian adds random noise; mask sets random pixels to zero.",

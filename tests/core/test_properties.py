@@ -146,6 +146,9 @@ GOOD: dict[str, st.SearchStrategy] = {
     "beta": good_float(0.0, 1000.0),
     "kl_warmup": st.integers(0, 1000),
     "recon": st.sampled_from(RECONS),
+    "binarize": st.booleans(),  # with recon 'bce' only (see config_cases)
+    "sigma": good_float(0.0, 10.0),
+    "conv_dense": st.one_of(st.just(0), st.integers(1, 64), st.just(4096)),  # with arch 'conv'
     "l1_code": good_float(0.0, 100.0),
     "noise": good_float(0.0, 0.95),  # allowed for both noise types
     "noise_type": st.sampled_from(NOISE_TYPES),
@@ -175,6 +178,9 @@ BAD: dict[str, st.SearchStrategy] = {
     "beta": bad_float(0.0, 1000.0),
     "kl_warmup": bad_int(0, 1000),
     "recon": bad_choice(RECONS),
+    "binarize": st.one_of(st.integers(), st.none(), st.text(max_size=4), st.just(1.0)),
+    "sigma": bad_float(0.0, 10.0),
+    "conv_dense": bad_int(0, 4096),
     "l1_code": bad_float(0.0, 100.0),
     "noise": bad_float(0.0, 2.0),  # refused whatever the noise type
     "noise_type": bad_choice(NOISE_TYPES),
@@ -219,6 +225,10 @@ def config_cases(draw: st.DrawFn) -> tuple[dict, set[str], bool]:
     path = values.get("data_path")
     if dataset == "custom" and (not isinstance(path, str) or not path.strip()):
         wrong.add("data_path")
+    if values.get("binarize") is True and values.get("recon", TrainConfig.recon) != "bce":
+        wrong.add("binarize")
+    if values.get("conv_dense", 0) not in (0, None) and values.get("arch", "mlp") != "conv":
+        wrong.add("conv_dense")
     return values, wrong, from_dict
 
 
@@ -377,6 +387,7 @@ INT_RANGES = {
     "seed": (0, 2**31 - 1),
     "threads": (0, 256),
     "log_every": (1, 100_000),
+    "conv_dense": (0, 4096),
 }
 FLOAT_RANGES = {  # name: (lo, hi, lo_open)
     "val_fraction": (0.0, 0.5, True),
@@ -386,6 +397,7 @@ FLOAT_RANGES = {  # name: (lo, hi, lo_open)
     "lr": (0.0, 100.0, True),
     "momentum": (0.0, 0.999, False),
     "weight_decay": (0.0, 1.0, False),
+    "sigma": (0.0, 10.0, False),
 }
 CHOICES = {
     "dataset": DATASETS,
@@ -447,6 +459,10 @@ CLI_BAD["hidden"] = st.one_of(
         lambda s: not all(p.strip().isdigit() and 1 <= int(p) <= 4096 for p in s.split(","))
     ),
 )
+CLI_GOOD["binarize"] = st.sampled_from(["true", "false", "yes", "no", "1", "0"])
+CLI_BAD["binarize"] = junk_text.filter(
+    lambda s: s.strip().lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0")
+)
 CLI_GOOD["data_path"] = st.just("<npz>")  # replaced by a real .npz file
 CLI_BAD["data_path"] = st.text(min_size=1, max_size=30).filter(  # bad for "custom" only
     lambda s: not os.path.exists(s)
@@ -502,6 +518,12 @@ def cli_cases(draw: st.DrawFn) -> tuple[dict[str, str], set[str]]:
     wrong = set(bad) - {"data_path"}  # any path is fine unless the dataset is "custom"
     if values.get("dataset") == "custom" and ("data_path" not in values or "data_path" in bad):
         wrong.add("data_path")
+    if "binarize" not in bad and values.get("binarize") in ("true", "yes", "1"):
+        if values.get("recon", "bce") != "bce":
+            wrong.add("binarize")
+    if "conv_dense" not in bad and values.get("conv_dense", "0") != "0":
+        if values.get("arch", "mlp") != "conv":
+            wrong.add("conv_dense")
     return values, wrong
 
 
@@ -537,6 +559,8 @@ def test_cli_train_queues_the_run_or_exits_2_naming_the_flag(cli_files, case) ->
             expected = int(text)
         elif name in FLOAT_RANGES:
             expected = float(text)
+        elif name == "binarize":
+            expected = text in ("true", "yes", "1")
         assert getattr(stored, name) == expected, name
 
 
