@@ -518,12 +518,12 @@ def cli_cases(draw: st.DrawFn) -> tuple[dict[str, str], set[str]]:
     wrong = set(bad) - {"data_path"}  # any path is fine unless the dataset is "custom"
     if values.get("dataset") == "custom" and ("data_path" not in values or "data_path" in bad):
         wrong.add("data_path")
-    if "binarize" not in bad and values.get("binarize") in ("true", "yes", "1"):
-        if values.get("recon", "bce") != "bce":
-            wrong.add("binarize")
-    if "conv_dense" not in bad and values.get("conv_dense", "0") != "0":
-        if values.get("arch", "mlp") != "conv":
-            wrong.add("conv_dense")
+    binarized = values.get("binarize") in ("true", "yes", "1")
+    if "binarize" not in bad and binarized and values.get("recon", "bce") != "bce":
+        wrong.add("binarize")
+    dense = values.get("conv_dense", "0") != "0"
+    if "conv_dense" not in bad and dense and values.get("arch", "mlp") != "conv":
+        wrong.add("conv_dense")
     return values, wrong
 
 
