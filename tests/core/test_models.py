@@ -92,6 +92,67 @@ def test_parameter_count_of_the_classic_mnist_vae() -> None:
     assert count_parameters(model) == expected
 
 
+def keras_conv(shape=(1, 28, 28), model: str = "vae", **kw) -> Autoencoder:
+    """The Keras VAE example's net (keras.io/examples/generative/vae)."""
+    kw = {"hidden": (32, 64), "latent_dim": 2, "conv_dense": 16, **kw}
+    return make(model, "conv", shape, **kw)
+
+
+def test_conv_dense_follows_the_keras_vae_example_and_its_parameter_count() -> None:
+    model = keras_conv()
+    assert count_parameters(model) == 134_165  # Keras's model.summary(): 69,076 + 65,089
+    assert count_parameters(model.encoder) + 2 * (16 * 2 + 2) == 69_076
+    assert count_parameters(model.decoder) == 65_089
+    dense = [(m.in_features, m.out_features) for m in model.encoder if isinstance(m, nn.Linear)]
+    assert dense == [(7 * 7 * 64, 16)]
+    deconvs = [m for m in model.decoder if isinstance(m, nn.ConvTranspose2d)]
+    assert [(m.in_channels, m.out_channels) for m in deconvs] == [(64, 64), (64, 32), (32, 1)]
+    assert [m.stride for m in deconvs] == [(2, 2), (2, 2), (1, 1)]
+    # Keras puts a ReLU after every hidden layer and none on the logits.
+    kinds = [type(m) for m in model.decoder]
+    assert kinds.count(nn.ReLU) == 3 and not isinstance(model.decoder[-1], nn.ReLU)
+    assert isinstance(model.encoder[-1], nn.ReLU)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("model_name", MODELS)
+def test_conv_dense_round_trips_every_shape(model_name: str, shape) -> None:
+    model = keras_conv(shape, model_name, hidden=(4, 8), conv_dense=5)
+    assert model.variational == (model_name == "vae")
+    x = torch.rand(3, *shape)
+    out = model(x)
+    assert out.logits.shape == x.shape and out.mu.shape == (3, 2)
+
+
+@pytest.mark.parametrize("shape, layers", [((1, 8, 8), 4), ((1, 7, 7), 3), ((3, 5, 9), 3)])
+def test_conv_dense_at_the_layer_limit_still_round_trips(shape, layers: int) -> None:
+    model = keras_conv(shape, hidden=tuple([4] * layers), conv_dense=3)
+    x = torch.rand(2, *shape)
+    assert model(x).logits.shape == x.shape
+
+
+def test_conv_dense_zero_keeps_the_plain_conv_net() -> None:
+    """Checkpoints of earlier conv runs must still load: conv_dense=0 is the old net."""
+    plain, dense = make("vae", "conv", (1, 28, 28)), keras_conv(hidden=(4, 8), conv_dense=0)
+    assert [type(m) for m in plain.encoder] == [type(m) for m in dense.encoder]
+    assert list(plain.state_dict()) == list(dense.state_dict())
+    assert count_parameters(keras_conv(conv_dense=0)) < 134_165
+
+
+def test_conv_dense_every_parameter_gets_a_gradient_and_preflight_counts_it() -> None:
+    from aevae_core.preflight import estimate_memory
+
+    model = keras_conv((1, 8, 8), hidden=(4, 8), conv_dense=6)
+    out = model(torch.rand(4, 1, 8, 8))
+    (out.logits.sum() + out.logvar.sum()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    config = TrainConfig(arch="conv", hidden=(32, 64), latent_dim=2, conv_dense=16)
+    estimate = estimate_memory(config, (1, 28, 28), 1000)
+    assert estimate.parameters == 134_165
+    assert estimate.weights_bytes == 134_165 * 4 * 4  # weights, grads, Adam's two moments
+
+
 @pytest.mark.parametrize(
     "shape, layers", [((1, 8, 8), 5), ((1, 7, 7), 4), ((3, 5, 9), 4), ((1, 28, 28), 6)]
 )
