@@ -1,9 +1,11 @@
-"""Command line: ``python -m aevae_core {train,runs,worker} ...``.
+"""Command line: ``python -m aevae_core {train,runs,lessons,worker} ...``.
 
     python -m aevae_core train --dataset digits --model vae --latent-dim 2 --epochs 10
+    python -m aevae_core train {--preset NAME | --config FILE.json} [flags]  # flags override it
     python -m aevae_core train --background ...     # queue it; a worker or the app runs it
     python -m aevae_core runs list --json
     python -m aevae_core runs show RUN_ID --json
+    python -m aevae_core lessons {list --json | pretrain [KEY...]}  # queue them before class
     python -m aevae_core worker                      # run queued jobs without the app
 
 A bad value exits with code 2 and one line naming the flag and what is allowed.
@@ -20,6 +22,7 @@ import sqlite3
 import sys
 from typing import Any, NoReturn
 
+from aevae_core.cli_lessons import add_lessons_parser, cmd_lessons
 from aevae_core.config import (
     ARCHS,
     DATASETS,
@@ -36,6 +39,7 @@ from aevae_core.config import (
     show,
     validate,
 )
+from aevae_core.presets import PRESETS, start_config
 
 
 def _number(kind: type) -> Any:
@@ -129,6 +133,9 @@ def build_parser() -> Parser:
             flag(name), dest=name, default=None, help=f"{HELP.get(name, '')} (default: {shown})",
             **kwargs,
         )  # fmt: skip
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=tuple(PRESETS), help="start from a classic setup")
+    source.add_argument("--config", metavar="FILE.json", help="start from a saved config.json")
     train.add_argument("--data-dir", help="dataset folder (default: $AEVAE_DATA_DIR or ./data)")
     train.add_argument("--runs-dir", help="run store (default: $AEVAE_RUNS_DIR or ./runs)")
     train.add_argument("--background", action="store_true", help="queue it and return the run id")
@@ -144,6 +151,8 @@ def build_parser() -> Parser:
         p.add_argument("--json", action="store_true")
         p.add_argument("--runs-dir")
 
+    add_lessons_parser(sub, Parser)
+
     worker = sub.add_parser("worker", help="run queued jobs until stopped (Ctrl-C)")
     worker.add_argument("--runs-dir")
     worker.add_argument("--data-dir")
@@ -155,6 +164,11 @@ def build_parser() -> Parser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The flags over ``--preset`` or ``--config`` (if any) over TrainConfig's defaults."""
+    try:
+        base = start_config(args.preset, args.config)
+    except ConfigError as exc:  # an unreadable or bad --config file
+        bad_value(exc.field, exc.message)
     values: dict[str, Any] = {}
     for name in CONFIG_FLAGS:
         value = getattr(args, name)
@@ -166,10 +180,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             except ConfigError as exc:
                 bad_value(name, exc.message)
         values[name] = value
-    config = TrainConfig(**values)
+    config = base.replace(**values)
     try:
         return validate(config)
     except ConfigError as exc:
+        if args.config and exc.field not in values:  # the file's own value
+            bad_value("config", f"{args.config}: {exc.field}: {exc.message}")
         bad_value(exc.field, exc.message)
 
 
@@ -234,6 +250,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
         return 0
 
+    from aevae_core.models import count_parameters
     from aevae_core.runner import execute_run
 
     run_id = store.create_run(config, status="running")
@@ -248,6 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "reason": run["reason"],
         "history": history,
         "train_samples_per_s": result.train_samples_per_s if result else 0.0,
+        "parameters": count_parameters(result.model) if result else None,
         "run_dir": str(store.run_dir(run_id)),
     }
     if args.json:
@@ -368,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "lessons":
+            return cmd_lessons(args)
         return cmd_worker(args)
     except KeyboardInterrupt:
         print("aevae: interrupted", file=sys.stderr)

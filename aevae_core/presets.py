@@ -6,6 +6,7 @@ saying where it comes from and what, if anything, differs from the original. The
 "Preset" box and the CLI's ``train --preset NAME`` read this one table.
 
     config = get_preset("keras-conv").config.replace(epochs=5)
+    config = start_config(None, "runs/abc/config.json")   # what ``train --config`` starts from
 """
 
 from __future__ import annotations
@@ -109,3 +110,28 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ConfigError("preset", f"{name!r} is not a preset; allowed: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def start_config(preset: str | None = None, path: str | None = None) -> TrainConfig:
+    """What a run's settings start from before flags override them: a preset, a saved
+    ``config.json`` (as ``train --config`` reads it), or the defaults.
+
+    A file that cannot be read or holds no valid config raises ConfigError("config", ...)
+    whose message names the file and the problem in one line.
+    """
+    if preset:
+        return get_preset(preset).config
+    if not path:
+        return TrainConfig()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(
+            "config", f"cannot read {path!r} ({why}); allowed: a config.json file"
+        ) from None
+    try:
+        return TrainConfig.from_json(text)
+    except ConfigError as exc:
+        raise ConfigError("config", f"{path}: {exc.field}: {exc.message}") from None

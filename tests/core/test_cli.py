@@ -13,6 +13,12 @@ import pytest
 import torch
 
 from aevae_core.checkpoint import load_checkpoint
+from aevae_core.cli import main
+from aevae_core.config import TrainConfig
+from aevae_core.experiments import LESSONS
+from aevae_core.models import build_model, count_parameters
+from aevae_core.presets import get_preset
+from aevae_core.store import RunStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +55,9 @@ def test_train_json_summary(cli_run) -> None:
     summary = last_json_line(proc.stdout)
     assert summary["status"] == "completed"
     assert summary["train_samples_per_s"] > 0
+    assert summary["parameters"] == (64 * 32 + 32) + 2 * (32 * 3 + 3) + (3 * 32 + 32) + (
+        32 * 64 + 64
+    )
     history = summary["history"]
     assert [h["epoch"] for h in history] == [1, 2]
     for record in history:
@@ -138,6 +147,124 @@ def test_help_lists_the_training_flags(tmp_path) -> None:
     assert proc.returncode == 0
     for flag in ("--latent-dim", "--beta", "--kl-warmup", "--optimizer", "--json"):
         assert flag in proc.stdout
+
+
+# -- presets, config files and lessons (for teachers) --------------------------------------------
+
+
+def test_train_with_a_preset_and_a_flag_that_overrides_it(tmp_path) -> None:
+    proc = aevae(
+        "train", "--preset", "keras-conv", "--dataset", "digits", "--epochs", "1",
+        "--max-samples", "300", "--threads", "1", "--quiet", "--json", runs_dir=tmp_path / "r",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = last_json_line(proc.stdout)
+    config = TrainConfig.from_json((Path(summary["run_dir"]) / "config.json").read_text())
+    assert config == get_preset("keras-conv").config.replace(
+        dataset="digits", epochs=1, max_samples=300, threads=1
+    )
+    # The Keras net on 8x8 digits: 2x2x64 conv features, Dense 16, code 2, back to 8x8.
+    assert summary["parameters"] == count_parameters(build_model(config, (1, 8, 8))) == 79_445
+
+
+def test_train_from_a_saved_config_file_with_flags_over_it(cli_run, tmp_path) -> None:
+    proc, runs = cli_run
+    saved = runs / last_json_line(proc.stdout)["run_id"] / "config.json"
+    again = aevae(
+        "train", "--config", str(saved), "--epochs", "1", "--quiet", "--json", runs_dir=tmp_path
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = last_json_line(again.stdout)
+    config = TrainConfig.from_json((Path(summary["run_dir"]) / "config.json").read_text())
+    assert config == TrainConfig.from_json(saved.read_text()).replace(epochs=1)
+    assert config.latent_dim == 3 and config.hidden == (32,)
+    assert [h["epoch"] for h in summary["history"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "cannot read"),
+        ("{not json", "not valid JSON"),
+        ('["digits"]', "JSON object"),
+        ('{"latent_dims": 3}', "latent_dims"),
+        ('{"latent_dim": 0}', "latent_dim"),
+        ('{"hidden": "12,x"}', "hidden"),
+        ('{"recon": "mse", "binarize": true}', "binarize"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it_and_exit_2(tmp_path, content, expected) -> None:
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+    proc = aevae("train", "--config", str(path), runs_dir=tmp_path / "runs", timeout=120)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "--config" in err and str(path) in err and expected in err
+    assert "allowed" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_preset_or_preset_with_config_exit_2(tmp_path) -> None:
+    cases = [
+        (["--preset", "keras"], "keras-conv"),  # argparse lists the choices
+        (["--preset", "keras-conv", "--config", "c.json"], "not allowed with"),
+    ]
+    for args, expected in cases:
+        proc = aevae("train", *args, runs_dir=tmp_path / "runs", timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        err = proc.stderr.strip()
+        assert len(err.splitlines()) == 1 and "--preset" in err and expected in err, err
+
+
+def test_lessons_list_json_gives_full_configs_that_train_config_accepts(tmp_path, capsys) -> None:
+    proc = aevae("lessons", "list", "--json", runs_dir=tmp_path / "runs", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    listed = last_json_line(proc.stdout)
+    assert [entry["key"] for entry in listed] == [lesson.key for lesson in LESSONS]
+    for entry, lesson in zip(listed, LESSONS, strict=True):
+        assert (entry["title"], entry["page"]) == (lesson.title, lesson.page)
+        assert set(entry) == {"key", "title", "page", "configs"}
+        assert [TrainConfig.from_dict(c) for c in entry["configs"]] == list(lesson.configs)
+        for i, config in enumerate(entry["configs"]):
+            assert set(config) == set(TrainConfig().to_dict())  # full, not just the changes
+            path = tmp_path / f"{entry['key']}-{i}.json"
+            path.write_text(json.dumps(config))
+            runs = str(tmp_path / "queued")
+            assert main(["train", "--config", str(path), "--background", "--runs-dir", runs]) == 0
+            run_id = capsys.readouterr().out.strip()
+            assert RunStore(runs).config(run_id) == lesson.configs[i]
+
+
+def test_lessons_pretrain_queues_every_config_of_the_chosen_lessons(tmp_path, capsys) -> None:
+    chosen = [lesson for lesson in LESSONS if lesson.configs][:2]
+    runs = str(tmp_path / "runs")
+    keys = [lesson.key for lesson in chosen]
+    assert main(["lessons", "pretrain", *keys, "--runs-dir", runs, "--json"]) == 0
+    queued = json.loads(capsys.readouterr().out)
+    store = RunStore(runs)
+    assert [q["key"] for q in queued] == keys
+    for q, lesson in zip(queued, chosen, strict=True):
+        assert [store.config(run_id) for run_id in q["run_ids"]] == list(lesson.configs)
+        for run_id in q["run_ids"]:
+            run = store.get_run(run_id)
+            assert run["status"] == "queued" and run["group_id"] == q["group"]
+    assert len({q["group"] for q in queued}) == len(queued)  # one group per lesson
+
+    assert main(["lessons", "pretrain", "--runs-dir", str(tmp_path / "all")]) == 0
+    ids = capsys.readouterr().out.split()
+    assert len(ids) == sum(len(lesson.configs) for lesson in LESSONS)
+    assert sorted(ids) == sorted(r["id"] for r in RunStore(str(tmp_path / "all")).list_runs())
+
+
+def test_lessons_pretrain_of_an_unknown_key_exits_2_naming_the_allowed_keys(tmp_path) -> None:
+    proc = aevae("lessons", "pretrain", "holes", runs_dir=tmp_path / "runs", timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "'holes'" in err and "allowed" in err
+    assert all(lesson.key in err for lesson in LESSONS)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_train_on_mnist(shared_data_dir, tmp_path) -> None:
