@@ -1,4 +1,4 @@
-"""The Train page's settings form and dataset preview (UI glue; not a page itself)."""
+"""The Train page's settings form: a preset to start from, then every setting (UI glue)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from aevae_core.config import (
     TrainConfig,
     parse_hidden,
 )
-from aevae_core.uploads import UploadError, save_upload
+from aevae_core.presets import PRESETS
+from pages.ui.train_data import custom_data, dataset_preview
+
+__all__ = ["PRESET_KEY", "apply_preset", "config_form", "dataset_preview"]
 
 KINDS = {
     "AE": {"model": "ae"},
@@ -38,6 +41,12 @@ DATASET_TITLES = {
 }
 DEFAULTS = TrainConfig(batch_size=32, epochs=20)
 PRESET_KEY = "train_preset"
+# The widgets whose key is the config field's name; model, hidden and beta are mapped apart.
+FIELD_WIDGETS = (
+    "dataset", "max_samples", "arch", "latent_dim", "conv_dense", "kl_warmup", "recon",
+    "binarize", "sigma", "l1_code", "noise", "noise_type", "optimizer", "lr", "weight_decay",
+    "batch_size", "epochs", "seed", "device", "precision",
+)  # fmt: skip
 
 
 def apply_preset() -> None:
@@ -52,55 +61,69 @@ def apply_preset() -> None:
         st.session_state[f"train_{name}"] = ",".join(map(str, value)) if name == "hidden" else value
 
 
+def form_state(config: TrainConfig) -> dict[str, Any]:
+    """Every widget's value for ``config`` (keyed by widget key): what a preset fills in."""
+    kind = {"ae": "AE", "dae": "Denoising AE"}.get(config.model) or (
+        "VAE" if config.beta == 1.0 else "beta-VAE"
+    )
+    state = {_w(name): getattr(config, name) for name in FIELD_WIDGETS}
+    hidden = "hidden" if config.arch == "mlp" else "channels"
+    state.update({"train_kind": kind, _w(hidden): ",".join(map(str, config.hidden))})
+    state[_w(f"beta_{kind}")] = float(config.beta)
+    return state
+
+
+def _use_preset() -> None:
+    name = st.session_state.get("train_preset_name")
+    if name in PRESETS:
+        st.session_state.update(form_state(PRESETS[name].config))
+
+
 def _w(name: str) -> str:
     return f"train_{name}"
+
+
+def _num(col: Any, label: str, name: str, lo: float, hi: float, default: float, **kw: Any) -> Any:
+    return col.number_input(label, lo, hi, default, key=_w(name), help=HELP[name], **kw)
 
 
 def config_form() -> TrainConfig | None:
     """All settings, each with a one-line help for students; None if one can't be parsed."""
     apply_preset()
     d = DEFAULTS
+    preset = st.selectbox(
+        "Preset", [None, *PRESETS], key="train_preset_name", on_change=_use_preset,
+        format_func=lambda k: "None: your own settings" if k is None else PRESETS[k].title,
+        help="A classic setup from the material we teach from; it fills every setting below.",
+    )  # fmt: skip
+    if preset:
+        st.caption(f"{PRESETS[preset].source} {PRESETS[preset].parameters:,} parameters on MNIST.")
     st.subheader("Data")
     dataset = st.selectbox(
-        "Dataset",
-        list(DATASET_TITLES),
-        key=_w("dataset"),
-        format_func=DATASET_TITLES.get,
+        "Dataset", list(DATASET_TITLES), key=_w("dataset"), format_func=DATASET_TITLES.get,
         help=HELP["dataset"],
-    )
-    data_path = None
-    if dataset == "custom":
-        data_path = _custom_data()
-    max_samples = st.number_input(
-        "Max images (0 = all)",
-        0,
-        1_000_000,
-        d.max_samples,
-        500,
-        key=_w("max_samples"),
-        help=HELP["max_samples"],
-    )
+    )  # fmt: skip
+    data_path = custom_data() if dataset == "custom" else None
+    max_samples = _num(st, "Max images (0 = all)", "max_samples", 0, 1_000_000, 0, step=500)
 
     st.subheader("Model")
     c1, c2 = st.columns(2)
     kind = c1.selectbox("Model", list(KINDS), index=1, key="train_kind", help=KIND_HELP)
     arch = c2.selectbox(
-        "Architecture",
-        ["mlp", "conv"],
-        key=_w("arch"),
-        help=HELP["arch"],
+        "Architecture", ["mlp", "conv"], key=_w("arch"), help=HELP["arch"],
         format_func={"mlp": "MLP (dense)", "conv": "Convolutional"}.get,
-    )
+    )  # fmt: skip
     c1, c2 = st.columns(2)
-    latent_dim = c1.number_input(
-        "Latent dimension", 1, 128, d.latent_dim, key=_w("latent_dim"), help=HELP["latent_dim"]
-    )
+    latent_dim = _num(c1, "Latent dimension", "latent_dim", 1, 128, d.latent_dim)
     hidden_text = c2.text_input(
         "Hidden sizes" if arch == "mlp" else "Conv channels",
         ",".join(map(str, d.hidden)) if arch == "mlp" else "32,64",
         key=_w("hidden") if arch == "mlp" else _w("channels"),
         help=HELP["hidden"] + " Comma-separated, e.g. 256,128.",
     )
+    conv_dense = 0
+    if arch == "conv":
+        conv_dense = _num(c1, "Dense layer before the code (0 = none)", "conv_dense", 0, 4096, 0)
     variational = KINDS[kind]["model"] == "vae"
     beta, kl_warmup = 1.0, 0
     if variational:
@@ -120,22 +143,17 @@ def config_form() -> TrainConfig | None:
         )
     c1, c2 = st.columns(2)
     recon = c1.selectbox(
-        "Reconstruction loss",
-        ["bce", "mse"],
-        key=_w("recon"),
-        help=HELP["recon"],
+        "Reconstruction loss", ["bce", "mse"], key=_w("recon"), help=HELP["recon"],
         format_func={"bce": "Bernoulli (BCE)", "mse": "Gaussian (MSE)"}.get,
-    )
-    l1_code = c2.number_input(
-        "Code L1 penalty",
-        0.0,
-        100.0,
-        0.0,
-        0.01,
-        key=_w("l1_code"),
-        help=HELP["l1_code"],
-        format="%.3f",
-    )
+    )  # fmt: skip
+    l1_code = _num(c2, "Code L1 penalty", "l1_code", 0.0, 100.0, 0.0, step=0.01, format="%.3f")
+    binarize, sigma = False, 0.0
+    if recon == "bce":
+        binarize = c1.checkbox("Binarise pixels (a true likelihood)", key=_w("binarize"),
+                               help=HELP["binarize"])  # fmt: skip
+    else:
+        sigma = _num(c1, "Decoder σ (0 = learned)", "sigma", 0.0, 10.0, 0.0, step=0.05,
+                     format="%.3f")  # fmt: skip
     noise, noise_type = 0.0, "gaussian"
     if kind == "Denoising AE" or st.session_state.get(_w("noise"), 0.0) > 0:
         c1, c2 = st.columns(2)
@@ -147,31 +165,16 @@ def config_form() -> TrainConfig | None:
     st.subheader("Training")
     c1, c2, c3 = st.columns(3)
     optimizer = c1.selectbox(
-        "Optimiser",
-        list(OPTIMIZER_TITLES),
-        key=_w("optimizer"),
-        format_func=OPTIMIZER_TITLES.get,
-        help=HELP["optimizer"],
-    )
-    lr = c2.number_input(
-        "Learning rate", 1e-6, 100.0, d.lr, format="%.5f", key=_w("lr"), help=HELP["lr"]
-    )
-    weight_decay = c3.number_input(
-        "Weight decay (L2)",
-        0.0,
-        1.0,
-        0.0,
-        format="%.5f",
-        key=_w("weight_decay"),
-        help=HELP["weight_decay"],
-    )
+        "Optimiser", list(OPTIMIZER_TITLES), key=_w("optimizer"),
+        format_func=OPTIMIZER_TITLES.get, help=HELP["optimizer"],
+    )  # fmt: skip
+    lr = _num(c2, "Learning rate", "lr", 1e-6, 100.0, d.lr, format="%.5f")
+    weight_decay = _num(c3, "Weight decay (L2)", "weight_decay", 0.0, 1.0, 0.0, format="%.5f")
     c1, c2 = st.columns(2)  # two per row: four in a row leave no room for the labels
-    batch_size = c1.number_input(
-        "Batch size", 1, 65536, d.batch_size, key=_w("batch_size"), help=HELP["batch_size"]
-    )
-    epochs = c2.number_input("Epochs", 1, 10_000, d.epochs, key=_w("epochs"), help=HELP["epochs"])
+    batch_size = _num(c1, "Batch size", "batch_size", 1, 65536, d.batch_size)
+    epochs = _num(c2, "Epochs", "epochs", 1, 10_000, d.epochs)
     c1, c2 = st.columns(2)
-    seed = c1.number_input("Seed", 0, 2**31 - 1, 0, key=_w("seed"), help=HELP["seed"])
+    seed = _num(c1, "Seed", "seed", 0, 2**31 - 1, 0)
     device = c2.selectbox("Device", DEVICES, key=_w("device"), help=HELP["device"])
     precision = c1.selectbox("Precision", PRECISIONS, key=_w("precision"), help=HELP["precision"])
     try:
@@ -184,80 +187,11 @@ def config_form() -> TrainConfig | None:
         return None
     # A custom dataset without a file still makes a config: validation then names data_path.
     return TrainConfig(
-        dataset=dataset,
-        data_path=data_path,
-        max_samples=int(max_samples),
-        model=KINDS[kind]["model"],
-        arch=arch,
-        latent_dim=int(latent_dim),
-        hidden=hidden,
-        beta=float(beta),
-        kl_warmup=int(kl_warmup),
-        recon=recon,
-        l1_code=float(l1_code),
-        noise=float(noise),
-        noise_type=noise_type,
-        optimizer=optimizer,
-        lr=float(lr),
-        weight_decay=float(weight_decay),
-        batch_size=int(batch_size),
-        epochs=int(epochs),
-        seed=int(seed),
-        device=device,
-        precision=precision,
-    )
-
-
-def _custom_data() -> str | None:
-    upload = st.file_uploader(
-        "Your images as .npz (array 'x', optional labels 'y')", type=["npz"], key=_w("upload")
-    )
-    if upload is None:
-        st.caption("Or a .png/.jpg folder on the server: run the CLI with --data-path.")
-        return st.session_state.get(_w("data_path"))
-    try:
-        path = save_upload(upload.getvalue(), suffix=".npz", name=upload.name)
-    except UploadError as exc:
-        st.error(f"**upload**: {exc}", icon=":material/block:")
-        return None
-    st.session_state[_w("data_path")] = path
-    return path
-
-
-@st.cache_data(show_spinner="Loading the dataset…", max_entries=32)
-def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str, Any]:
-    from aevae_core.data import DatasetError, load_dataset
-
-    try:
-        data = load_dataset(dataset, path=data_path, max_samples=max_samples, download=False)
-    except DatasetError as exc:
-        return {"error": str(exc)}
-    return {
-        "images": data.train_x[:32].numpy(),
-        "shape": data.shape,
-        "n_train": len(data.train_x),
-        "n_val": len(data.val_x),
-        "classes": data.class_names,
-    }
-
-
-def dataset_preview(config: TrainConfig | None) -> None:
-    if config is None or (config.dataset == "custom" and not config.data_path):
-        return
-    from aevae_core.figures import image_grid
-
-    info = _preview(config.dataset, config.data_path, config.max_samples)
-    if "error" in info:
-        st.warning(info["error"], icon=":material/folder_off:")
-        return
-    c, h, w = info["shape"]
-    classes = f" · {len(info['classes'])} classes" if info["classes"] else ""
-    st.caption(
-        f"**{config.dataset}**: {info['n_train']:,} training + {info['n_val']:,} validation "
-        f"images of {c}x{h}x{w}{classes}"
-    )
-    st.plotly_chart(
-        image_grid(info["images"], ncols=16, height=110),
-        key="train_preview",
-        config={"displayModeBar": False},
-    )
+        dataset=dataset, data_path=data_path, max_samples=int(max_samples),
+        model=KINDS[kind]["model"], arch=arch, latent_dim=int(latent_dim), hidden=hidden,
+        conv_dense=int(conv_dense), beta=float(beta), kl_warmup=int(kl_warmup), recon=recon,
+        binarize=bool(binarize), sigma=float(sigma), l1_code=float(l1_code), noise=float(noise),
+        noise_type=noise_type, optimizer=optimizer, lr=float(lr),
+        weight_decay=float(weight_decay), batch_size=int(batch_size), epochs=int(epochs),
+        seed=int(seed), device=device, precision=precision,
+    )  # fmt: skip

@@ -1,0 +1,66 @@
+"""The Train form's data helpers: the user's own upload and the dataset preview (UI glue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from aevae_core.config import TrainConfig
+from aevae_core.uploads import UploadError, save_upload
+
+
+def custom_data() -> str | None:
+    """The path of the user's own images: a fresh upload, or the one uploaded before."""
+    upload = st.file_uploader(
+        "Your images as .npz (array 'x', optional labels 'y')", type=["npz"], key="train_upload"
+    )
+    if upload is None:
+        st.caption("Or a .png/.jpg folder on the server: run the CLI with --data-path.")
+        return st.session_state.get("train_data_path")
+    try:
+        path = save_upload(upload.getvalue(), suffix=".npz", name=upload.name)
+    except UploadError as exc:
+        st.error(f"**upload**: {exc}", icon=":material/block:")
+        return None
+    st.session_state["train_data_path"] = path
+    return path
+
+
+@st.cache_data(show_spinner="Loading the dataset…", max_entries=32)
+def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str, Any]:
+    from aevae_core.data import DatasetError, load_dataset
+
+    try:
+        data = load_dataset(dataset, path=data_path, max_samples=max_samples, download=False)
+    except DatasetError as exc:
+        return {"error": str(exc)}
+    return {
+        "images": data.train_x[:32].numpy(),
+        "shape": data.shape,
+        "n_train": len(data.train_x),
+        "n_val": len(data.val_x),
+        "classes": data.class_names,
+    }
+
+
+def dataset_preview(config: TrainConfig | None) -> None:
+    if config is None or (config.dataset == "custom" and not config.data_path):
+        return
+    from aevae_core.figures import image_grid
+
+    info = _preview(config.dataset, config.data_path, config.max_samples)
+    if "error" in info:
+        st.warning(info["error"], icon=":material/folder_off:")
+        return
+    c, h, w = info["shape"]
+    classes = f" · {len(info['classes'])} classes" if info["classes"] else ""
+    st.caption(
+        f"**{config.dataset}**: {info['n_train']:,} training + {info['n_val']:,} validation "
+        f"images of {c}x{h}x{w}{classes}"
+    )
+    st.plotly_chart(
+        image_grid(info["images"], ncols=16, height=110),
+        key="train_preview",
+        config={"displayModeBar": False},
+    )
