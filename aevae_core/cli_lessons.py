@@ -75,17 +75,21 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
     }
     from aevae_core.jobs import submit_to_store
 
+    for key, lesson_configs in configs.items():  # every config checked before one is queued
+        for config in lesson_configs:
+            try:
+                validate(config)
+            except ConfigError as exc:
+                bad_value(exc.field, f"lesson {key}: {exc.message}")
     store = _store(args)
     queued = []
-    try:
-        for key, lesson_configs in configs.items():
-            for config in lesson_configs:  # all checked before the first is queued
-                validate(config)
-            group = secrets.token_hex(4)  # one group per lesson, as the Learn page queues it
+    for key, lesson_configs in configs.items():
+        group = secrets.token_hex(4)  # one group per lesson, as the Learn page queues it
+        try:
             ids = [submit_to_store(store, config, group) for config in lesson_configs]
-            queued.append({"key": key, "group": group, "run_ids": ids})
-    except ConfigError as exc:  # e.g. too big for the memory free now
-        bad_value(exc.field, f"lesson {key}: {exc.message}")
+        except ConfigError as exc:  # the memory pre-flight: too big for what is free now
+            bad_value(exc.field, f"lesson {key}: {exc.message}")
+        queued.append({"key": key, "group": group, "run_ids": ids})
     if args.json:
         print(json.dumps(queued))
     else:
