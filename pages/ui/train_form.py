@@ -149,7 +149,7 @@ def config_form() -> TrainConfig | None:
     l1_code = _num(c2, "Code L1 penalty", "l1_code", 0.0, 100.0, 0.0, step=0.01, format="%.3f")
     binarize, sigma = False, 0.0
     if recon == "bce":
-        binarize = c1.checkbox("Binarise pixels (a true likelihood)", key=_w("binarize"),
+        binarize = st.checkbox("Binarise pixels (a true likelihood)", key=_w("binarize"),
                                help=HELP["binarize"])  # fmt: skip
     else:
         sigma = _num(c1, "Decoder σ (0 = learned)", "sigma", 0.0, 10.0, 0.0, step=0.05,
