@@ -113,9 +113,9 @@ LESSONS: tuple[Lesson, ...] = (
         "N(0, I). Decode random codes drawn from N(0, I): the VAE's land where its training "
         "codes are, the AE's fall into holes between them. (In 2-D the effect hides: an AE's "
         "codes spread wide enough that N(0, I) lands inside its cloud.)",
-        look_for="The samples from the prior, and the number above them: how far each "
-        "sample is from the nearest training image (the median over 500 samples). The AE's "
-        "samples lie farther from anything it was trained on.",
+        look_for="The samples from the prior, and the number under each run's samples: how "
+        "far a sample is from the nearest training image (the median over 500 samples). The "
+        "AE's samples lie farther from anything it was trained on.",
         page="pages/compare.py",
         configs=tuple(pair_configs(DIGITS_8D)),
         view="prior",
