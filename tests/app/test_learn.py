@@ -8,7 +8,15 @@ The lessons come from ``aevae_core.experiments.LESSONS``, so a new lesson is cov
 from __future__ import annotations
 
 import pytest
-from app_helpers import current_page, new_app, no_exception, open_page, query_param, texts
+from app_helpers import (
+    current_page,
+    make_completed_run,
+    new_app,
+    no_exception,
+    open_page,
+    query_param,
+    texts,
+)
 
 from aevae_core.config import TrainConfig
 from aevae_core.experiments import LESSONS, LESSONS_BY_KEY, lesson_params
@@ -101,6 +109,23 @@ def test_pretrained_lesson_opens_its_runs_and_shows_the_measured_effect(app_env)
     for kind in ("noisy", "inverted", "shuffled"):
         assert f"{kind}: **ROC AUC" in banner, banner
     assert "The claim holds" in texts(at.success)
+
+
+def test_compare_shows_each_runs_prior_sample_distance(app_env):
+    """The holes lesson's number under each run's prior samples, as lesson_checks computes it."""
+    from aevae_core import analysis
+    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
+
+    ids = [make_completed_run(app_env.store, model=m) for m in ("ae", "vae")]
+    at = open_page("pages/compare.py", {"runs": ",".join(ids)})
+    no_exception(at)
+    shown = [c.value for c in at.caption if c.value.startswith("Median distance of 500")]
+    expected = []
+    for run_id in ids:
+        model, config, _ = analysis.load_model(app_env.store, run_id)
+        x_train = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
+        expected.append(f"{prior_sample_distance(model, x_train):.2f}")
+    assert [text.rsplit(" ", 1)[1] for text in shown] == expected
 
 
 def test_banner_for_runs_that_are_not_the_lessons(app_env):
