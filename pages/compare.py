@@ -13,13 +13,16 @@ from pages.ui.compare_parts import (
     choose_runs,
     metrics_for,
     pair_form,
+    prior_distance,
     projected_codes,
     short_name,
     wait_for,
 )
 from pages.ui.latent_parts import choose_method, ready_method
+from pages.ui.lesson import lesson_banner
 
 st.title("Compare runs")
+lesson_banner()
 with st.expander("Train an AE and a VAE (and β-VAEs) with identical settings"):
     pair_form()
 
@@ -39,7 +42,7 @@ if len(ready) < 2:
 names = {r["id"]: short_name(r, ready) for r in ready}
 models = {r["id"]: analysis.load_model(store(), r["id"])[0] for r in ready}
 
-st.subheader("Loss curves")
+st.subheader("Loss curves", anchor="curves")
 st.caption(
     "Solid: validation, dashed: training. A VAE pays for its KL term with a higher total "
     "loss; compare the reconstruction curves to see what that costs."
@@ -60,7 +63,7 @@ st.caption(
     "each generative factor is captured by one latent dimension."
 )
 
-st.subheader("The same images, reconstructed by each run")
+st.subheader("The same images, reconstructed by each run", anchor="recon")
 x = analysis.load_split(store().config(ready[0]["id"]), "val", 12)[0]
 same_shape = [r for r in ready if tuple(models[r["id"]].shape) == x.shape[1:]]
 grid = [x] + [analysis.reconstruct(models[r["id"]], x) for r in same_shape]
@@ -94,21 +97,25 @@ st.caption(
     "classes; a VAE's KL term packs them into a round cloud around 0."
 )
 
-st.subheader("Samples from the prior N(0, I)")
+st.subheader("Samples from the prior N(0, I)", anchor="prior")
 for col, r in zip(st.columns(len(ready)), ready, strict=True):
     samples = analysis.prior_samples(models[r["id"]], 16, 1.0, seed=0)
     col.plotly_chart(
         mosaic_figure(samples.reshape(2, 8, *samples.shape[1:]), title=names[r["id"]]),
         key=f"cmp_prior_{r['id']}",
     )
+    gap = prior_distance(r["id"], r["last_epoch"])
+    col.caption(f"Median distance of 500 samples to the nearest training image: {gap:.2f}")
 st.caption(
-    "The classic lesson: decoding random codes gives broken images for an AE (nothing "
-    "made its codes look like N(0, I)) and plausible ones for a VAE."
+    "A VAE is trained so that codes drawn from N(0, I) land among its training codes; an "
+    "AE is not. With a few latent dimensions (e.g. 8 on digits) the AE's samples fall into "
+    "holes between its codes and lie farther from every training image. In 2-D an AE's "
+    "codes often spread wide enough that N(0, I) lands inside them: no holes to see."
 )
 
 vaes = [r for r in ready if r["model"] == "vae"]
 if len({r["beta"] for r in vaes}) >= 2:
-    st.subheader("Rate–distortion (β sweep)")
+    st.subheader("Rate–distortion (β sweep)", anchor="rate")
     points = [
         {
             "name": names[r["id"]],

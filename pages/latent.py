@@ -11,8 +11,10 @@ from pages.ui.common import store
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.latent_parts import choose_method, draw_pad, evolution, ready_method
+from pages.ui.lesson import lesson_banner
 
 st.title("Latent space")
+lesson_banner()
 run, epoch = pick_run_and_epoch("latent")
 run_id = run["id"]
 m, config, _ = model(run_id, epoch)
@@ -74,7 +76,7 @@ with right:
 
 kl = kl_per_dim(run_id, epoch)
 if kl is not None:
-    st.subheader("KL per latent dimension")
+    st.subheader("KL per latent dimension", anchor="kl")
     active = analysis.active_mask(codes(run_id, epoch, "val", 2000))
     # The long explanation is already at the top of the page (explore.collapse_warning).
     collapsed = bool(analysis.posterior_collapsed(kl, int(active.sum())))

@@ -8,16 +8,24 @@ from aevae_core.charts import error_bars, error_histogram, roc_figure
 from aevae_core.figures import mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
+from pages.ui.lesson import lesson_banner
 from pages.ui.recon_parts import ood_images, ood_label, ood_sources, recon_with_errors
 
 st.title("Reconstructions")
+lesson_banner()
 run, epoch = pick_run_and_epoch("recon")
 run_id = run["id"]
 m, config, _ = model(run_id, epoch)
 UNIT = "nats / image"
 
+VIEWS = {  # ?view=anomaly (a lesson's link) opens that tab
+    "recon": "Reconstructions",
+    "denoising": "Denoising",
+    "anomaly": "Anomaly detection",
+    "compression": "Compression",
+}
 tab_recon, tab_denoise, tab_anomaly, tab_compress = st.tabs(
-    ["Reconstructions", "Denoising", "Anomaly detection", "Compression"]
+    list(VIEWS.values()), default=VIEWS.get(st.query_params.get("view") or "")
 )
 
 with tab_recon:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from aevae_core import analysis, projection
-from aevae_core.config import ConfigError, TrainConfig, parse_hidden
+from aevae_core.config import OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_hidden
 from aevae_core.experiments import pair_configs
 from aevae_core.metrics import run_metrics
 from aevae_core.store import ACTIVE
@@ -18,18 +19,25 @@ from pages.ui.common import manager, run_label, store
 PAIR_DATASETS = ["digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10"]
 
 
+def _optimizer(run: dict[str, Any]) -> str:
+    return json.loads(run["config"]).get("optimizer", "adam")
+
+
 def short_name(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     name = run["model"].upper()
     if run["model"] == "vae" and run["beta"] != 1:
         name = f"β-VAE β={run['beta']:g}"
     if run["model"] == "ae" and len({r["latent_dim"] for r in runs}) > 1:
         name += f" z={run['latent_dim']}"
+    if len({_optimizer(r) for r in runs}) > 1:  # the optimiser lesson: one curve per rule
+        name += f" {OPTIMIZER_TITLES.get(_optimizer(run), _optimizer(run))}"
     same = [
         r
         for r in runs
         if r["model"] == run["model"]
         and r["beta"] == run["beta"]
         and r["latent_dim"] == run["latent_dim"]
+        and _optimizer(r) == _optimizer(run)
     ]
     return name if len(same) == 1 else f"{name} ({run['id'][-6:]})"
 
@@ -155,3 +163,14 @@ def projected_codes(run_id: str, epoch: int, method: str):
     _, config, _ = analysis.load_model(store(), run_id)
     class_names = analysis.load_split(config, "val", 1)[3]
     return np.asarray(coords), snap.get("labels"), class_names
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def prior_distance(run_id: str, epoch: int) -> float:
+    """Median distance of 500 prior samples to their nearest training image (the holes
+    lesson's number, lesson_checks.prior_sample_distance)."""
+    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
+
+    model, config, _ = analysis.load_model(store(), run_id)
+    x_train = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
+    return prior_sample_distance(model, x_train)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from aevae_core import analysis
 from aevae_core.config import TrainConfig
+from aevae_core.lesson_checks import ood_corruption
 from pages.ui.explore import model
 from pages.ui.explore import split_data as split
 
@@ -52,15 +53,5 @@ def ood_images(config: TrainConfig, source: str) -> np.ndarray:
         except DatasetError as exc:
             raise ValueError(f"{name} is not available on this server: {exc}") from None
         return data.val_x[:N_OOD].numpy()
-    x = analysis.load_split(config, "val", N_OOD)[0]
-    rng = np.random.default_rng(0)
-    if source == "noisy":
-        return analysis.corrupt_images(x, 0.5, "gaussian", seed=1)
-    if source == "masked":
-        return analysis.corrupt_images(x, 0.5, "mask", seed=1)
-    if source == "inverted":
-        return 1.0 - x
-    flat = x.reshape(len(x), -1).copy()
-    for row in flat:
-        rng.shuffle(row)
-    return flat.reshape(x.shape)
+    # The same images the anomaly lesson's measured ROC AUC uses (lesson_checks).
+    return ood_corruption(analysis.load_split(config, "val", N_OOD)[0], source)

@@ -15,6 +15,7 @@ from aevae_core.config import (
     TrainConfig,
     parse_hidden,
 )
+from aevae_core.experiments import beta_note, beta_vae_default, n_pixels_of
 from aevae_core.presets import PRESETS
 from pages.ui.train_data import custom_data, dataset_preview
 
@@ -132,12 +133,14 @@ def config_form() -> TrainConfig | None:
             "β (KL weight)",
             0.0,
             1000.0,
-            4.0 if kind == "beta-VAE" else 1.0,
+            beta_vae_default(dataset) if kind == "beta-VAE" else 1.0,  # one that does not collapse
             0.5,
-            key=_w(f"beta_{kind}"),
+            key=_w(f"beta_{kind}_{dataset}" if kind == "beta-VAE" else f"beta_{kind}"),
             help=HELP["beta"],
             disabled=kind == "VAE",
         )
+        if kind == "beta-VAE" and n_pixels_of(dataset):
+            c1.caption(beta_note(dataset, beta, int(latent_dim)))
         kl_warmup = c2.number_input(
             "KL warm-up (epochs)", 0, 1000, 0, key=_w("kl_warmup"), help=HELP["kl_warmup"]
         )

@@ -1,4 +1,6 @@
-"""Learn: every lesson has its button; presets fill the Train form, groups are queued.
+"""Learn: every lesson is one click. It queues all the runs it needs as one group (or opens
+them when they were trained before), opens its page on its view, and that page shows the
+lesson's measured effect once the runs have finished.
 
 The lessons come from ``aevae_core.experiments.LESSONS``, so a new lesson is covered too.
 """
@@ -6,14 +8,41 @@ The lessons come from ``aevae_core.experiments.LESSONS``, so a new lesson is cov
 from __future__ import annotations
 
 import pytest
-from app_helpers import current_page, new_app, no_exception, open_page, query_param
+from app_helpers import (
+    current_page,
+    make_completed_run,
+    new_app,
+    no_exception,
+    open_page,
+    query_param,
+    texts,
+)
 
 from aevae_core.config import TrainConfig
-from aevae_core.experiments import LESSONS
+from aevae_core.experiments import LESSONS, LESSONS_BY_KEY, lesson_params
+from aevae_core.runner import execute_run
 
 LEARN = "pages/learn.py"
-PRESETS = [lesson for lesson in LESSONS if lesson.action == "preset"]
-QUEUES = [lesson for lesson in LESSONS if lesson.action == "queue"]
+PAGE_TITLES = {
+    "pages/compare.py": "Compare runs",
+    "pages/reconstructions.py": "Reconstructions",
+    "pages/latent.py": "Latent space",
+}
+
+
+def selected_tabs(at) -> list[str]:
+    """The label of the tab each st.tabs opens on (its default)."""
+    found = []
+
+    def walk(node) -> None:
+        if getattr(node, "type", None) == "tab_container":
+            labels = [tab.label for tab in node.children.values()]
+            found.append(labels[node.proto.tab_container.default_tab_index])
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
 
 
 def lesson_button(at, lesson):
@@ -29,61 +58,93 @@ def test_every_lesson_has_a_button(app_env):
     for lesson in LESSONS:
         button = lesson_button(at, lesson)
         assert not button.disabled
-        if lesson.action == "queue":
-            assert str(len(lesson.configs)) in button.label
-    assert PRESETS and QUEUES, "both kinds of lesson are exercised below"
+        assert button.label.startswith(f"Train {len(lesson.configs)} model"), button.label
+    assert "What to look for" in texts(at.caption)
 
 
-def widget_value(at, name):
-    """The Train form's widget for preset field ``name`` (keys are ``train_<name>``)."""
-    key = "train_kind" if name == "kind" else f"train_{name}"
-    for kind in ("selectbox", "number_input", "slider", "text_input", "checkbox", "radio"):
-        for widget in getattr(at, kind):
-            if widget.key == key:
-                return widget.value
-    raise AssertionError(f"no widget with key {key!r} on the Train page")
-
-
-@pytest.mark.parametrize("lesson", PRESETS, ids=[lesson.key for lesson in PRESETS])
-def test_preset_lesson_fills_the_train_form(app_env, lesson):
-    before = len(app_env.store.list_runs())
-    at = open_page(LEARN)
-    lesson_button(at, lesson).click().run()
-    no_exception(at)
-    assert current_page(at) == "Train"
-    for name, value in lesson.preset.items():
-        assert widget_value(at, name) == value, name
-    assert len(app_env.store.list_runs()) == before, "a preset only fills the form"
-    # The form shows the preset, and Start is ready.
-    start = at.button(key="train_start")
-    assert not start.disabled
-
-
-def test_collapse_lesson_sets_beta_50(app_env):
-    """The brief's example: posterior collapse opens Train as a beta-VAE with beta 50."""
-    collapse = next(lesson for lesson in LESSONS if lesson.key == "collapse")
-    at = open_page(LEARN)
-    lesson_button(at, collapse).click().run()
-    assert at.selectbox(key="train_kind").value == "beta-VAE"
-    betas = [w for w in at.number_input if w.label.startswith("β")]
-    assert [b.value for b in betas] == [50.0]
-
-
-@pytest.mark.parametrize("lesson", QUEUES, ids=[lesson.key for lesson in QUEUES])
-def test_queue_lesson_queues_its_runs_as_one_group(app_env, lesson):
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.key for lesson in LESSONS])
+def test_lesson_queues_its_runs_as_one_group_and_opens_its_view(app_env, lesson):
     before = {r["id"] for r in app_env.store.list_runs()}
     at = open_page(LEARN)
     lesson_button(at, lesson).click().run()
+    no_exception(at)
 
-    new = [r for r in app_env.store.list_runs() if r["id"] not in before]
-    assert len(new) == len(lesson.configs)
+    new = sorted(
+        (r for r in app_env.store.list_runs() if r["id"] not in before), key=lambda r: r["seq"]
+    )
+    assert [TrainConfig.from_json(r["config"]) for r in new] == list(lesson.configs)
     groups = {r["group_id"] for r in new}
     assert len(groups) == 1 and None not in groups, "the runs share one group id"
-    queued = sorted(TrainConfig.from_json(r["config"]).to_json() for r in new)
-    assert queued == sorted(c.to_json() for c in lesson.configs)
+    assert current_page(at) == PAGE_TITLES[lesson.page]
+    ids = [r["id"] for r in new]
+    for key, value in lesson_params(lesson, ids).items():
+        assert query_param(at, key) == value, key
+    # The page says what to look for, and that the runs still train.
+    banner = texts(at.markdown)
+    assert f"Lesson: {lesson.title}" in banner and lesson.look_for in banner
+    assert "are training" in texts(at.info)
+
+
+def test_pretrained_lesson_opens_its_runs_and_shows_the_measured_effect(app_env):
+    """A teacher pre-trained the anomaly lesson's run: one click opens it, without queuing
+    it again, on the Anomaly detection tab, with the ROC AUCs the lesson claims."""
+    lesson = LESSONS_BY_KEY["anomaly"]
+    run_id = app_env.store.create_run(lesson.configs[0], status="running")
+    execute_run(app_env.store, run_id)  # ~2 s: 20 epochs of 8x8 digits
+    assert app_env.store.get_run(run_id)["status"] == "completed"
+    n_runs = len(app_env.store.list_runs())
+
+    at = open_page(LEARN)
+    button = lesson_button(at, lesson)
+    assert button.label == "Open the 1 trained model on Reconstructions"
+    button.click().run()
     no_exception(at)
-    assert query_param(at, "group") == groups.pop()
-    assert current_page(at) != "Learn", f"the lesson opens {lesson.page}"
+    assert len(app_env.store.list_runs()) == n_runs, "nothing queued again"
+    assert current_page(at) == "Reconstructions"
+    assert query_param(at, "runs") == run_id and query_param(at, "view") == "anomaly"
+    assert "Anomaly detection" in selected_tabs(at)
+
+    banner = texts(at.markdown)
+    assert "Measured on these runs" in banner
+    for kind in ("noisy", "inverted", "shuffled"):
+        assert f"{kind}: **ROC AUC" in banner, banner
+    assert "The claim holds" in texts(at.success)
+
+
+def test_compare_shows_each_runs_prior_sample_distance(app_env):
+    """The holes lesson's number under each run's prior samples, as lesson_checks computes it."""
+    from aevae_core import analysis
+    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
+
+    ids = [make_completed_run(app_env.store, model=m) for m in ("ae", "vae")]
+    at = open_page("pages/compare.py", {"runs": ",".join(ids)})
+    no_exception(at)
+    shown = [c.value for c in at.caption if c.value.startswith("Median distance of 500")]
+    expected = []
+    for run_id in ids:
+        model, config, _ = analysis.load_model(app_env.store, run_id)
+        x_train = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
+        expected.append(f"{prior_sample_distance(model, x_train):.2f}")
+    assert [text.rsplit(" ", 1)[1] for text in shown] == expected
+
+
+def test_banner_for_runs_that_are_not_the_lessons(app_env):
+    other = app_env.store.create_run(TrainConfig(dataset="digits", epochs=1), status="queued")
+    at = open_page("pages/compare.py", {"lesson": "beta", "runs": other})
+    no_exception(at)
+    assert "start it again on Learn" in texts(at.warning)
+
+
+def test_train_page_beta_vae_default_depends_on_the_dataset(app_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_kind").set_value("beta-VAE").run()
+    beta = next(w for w in at.number_input if w.label.startswith("β"))
+    assert beta.value == 1.5, "beta 4 collapses on 8x8 digits at z = 2"
+    assert "Normalised β = β·z/pixels = 0.0469" in texts(at.caption)
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    beta = next(w for w in at.number_input if w.label.startswith("β"))
+    assert beta.value == 4.0
+    assert "Normalised β = β·z/pixels = 0.0102" in texts(at.caption)
 
 
 def test_home_to_learn_round_trip(app_env):

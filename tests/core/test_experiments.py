@@ -1,11 +1,11 @@
-"""The pair action and the Learn page's lessons queue valid, comparable runs."""
+"""The pair action queues valid, comparable runs (the lessons: test_lessons.py)."""
 
 from dataclasses import asdict
 
 import pytest
 
 from aevae_core.config import TrainConfig, validate
-from aevae_core.experiments import LESSONS, QUICK_START, pair_configs
+from aevae_core.experiments import QUICK_START, pair_configs
 from aevae_core.jobs import submit_to_store
 from aevae_core.runner import execute_run
 from aevae_core.store import RunStore
@@ -44,16 +44,6 @@ def test_pair_is_queued_as_one_group(tmp_path):
     assert [runs[i]["group_id"] for i in ids] == ["g1"] * 3
     assert [runs[i]["status"] for i in ids] == ["queued"] * 3
     assert [r["id"] for r in store.queued()] == ids  # FIFO: AE first
-
-
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.key)
-def test_lessons_are_valid(lesson):
-    assert lesson.page.startswith("pages/") and lesson.title and lesson.look_for
-    assert lesson.action in ("queue", "preset")
-    for config in lesson.configs:
-        validate(config)
-    if lesson.action == "preset":
-        assert lesson.preset
 
 
 def test_quick_start_learns_a_latent_structure(tmp_path):
