@@ -32,7 +32,7 @@ from aevae_core.projection import single_threaded
 
 # Table order, label and unit of every metric ``run_metrics`` returns.
 METRIC_LABELS: dict[str, str] = {
-    "likelihood": "Decoder p(x|z)",
+    "likelihood": "Decoder",
     "recon_nats": "Reconstruction −log p(x|z)",
     "bce_floor": "BCE of a perfect reconstruction (floor)",
     "sigma": "Decoder σ (Gaussian std)",
@@ -46,7 +46,7 @@ METRIC_LABELS: dict[str, str] = {
     "mig": "MIG (disentanglement)",
 }
 METRIC_UNITS: dict[str, str] = {
-    "likelihood": "",
+    "likelihood": "likelihood p(x|z)",
     "recon_nats": "nats/image",
     "bce_floor": "nats/image",
     "sigma": "pixel values in [0, 1]",

@@ -16,7 +16,9 @@ import time
 import numpy as np
 import streamlit as st
 
-from aevae_core.figures import image_grid, loss_curves
+from aevae_core.config import TrainConfig
+from aevae_core.figures import image_grid, loss_curves, loss_description
+from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.common import get_run, manager, status_message, store
 
@@ -118,6 +120,9 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
             run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
+        sigma = epochs[-1].get("val_sigma") if epochs else None
+        note = likelihood_note(TrainConfig.from_json(run["config"]), sigma)
+        st.caption(f"{loss_description(epochs, run['model'] == 'vae')[1]} Nats per image. {note}")
     _reconstructions(run_id)
 
 
