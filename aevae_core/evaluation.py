@@ -65,12 +65,11 @@ def evaluate(
     ``config.beta``; during KL warm-up the caller passes the epoch's beta, so training and
     validation losses use the same one). ``val_elbo`` (VAEs) always uses beta = 1.
     ``val_bits_per_dim`` only for a VAE on binarised pixels (a likelihood of discrete data);
-    ``val_sigma`` for a Gaussian decoder. With ``config.binarize`` the images are binarised
-    by ``binarize_fixed`` first.
+    ``val_sigma`` for a Gaussian decoder. With ``config.binarize`` the likelihood terms score
+    the images binarised by ``binarize_fixed``; ``val_mse`` always compares with ``x``.
     """
     beta = config.beta if beta is None else beta
-    if config.binarize:
-        x = binarize_fixed(x)
+    x_lik = binarize_fixed(x) if config.binarize else x  # scored by the likelihood
     was_training = model.training
     model.eval()
     n = x.shape[0]
@@ -80,7 +79,7 @@ def evaluate(
     mus = []
     sq_err = 0.0
     for start in range(0, n, EVAL_BATCH):
-        xb = x[start : start + EVAL_BATCH]
+        xb = x_lik[start : start + EVAL_BATCH]
         mu, logvar = model.encode(xb)
         logits = model.decode(mu)
         if logvar is not None:
@@ -92,7 +91,8 @@ def evaluate(
             recon_logits = logits
         nll = reconstruction_per_image(recon_logits, xb, config.recon, log_sigma=log_sigma)
         recon_sum += nll.sum().item()
-        sq_err += (torch.sigmoid(logits) - xb).square().sum().item()
+        # MSE against the grey images: the mean image against what it stands for.
+        sq_err += (torch.sigmoid(logits) - x[start : start + EVAL_BATCH]).square().sum().item()
         mus.append(mu.float().cpu())
     model.train(was_training)
     n_pixels = math.prod(x.shape[1:])

@@ -39,7 +39,7 @@ def error_meaning(config: TrainConfig, sigma: float | None, x: np.ndarray) -> tu
     kind = likelihood_kind(config)
     floor = None
     if kind == "bce_grey":
-        floor = float(bernoulli_floor_per_image(torch.from_numpy(np.asarray(x))).mean())
+        floor = float(bernoulli_floor_per_image(torch.tensor(np.asarray(x))).mean())
     what = {
         "bce_grey": "the BCE score of each image (relative, not a likelihood)",
         "bernoulli": "−log p(x|z = code) of each image, averaged over its binarisations",
