@@ -235,8 +235,8 @@ def run_metrics(
       importance samples; k * images decodes is the largest cost): VAEs only, else None.
     * ``bits_per_dim`` = -ELBO / (pixels * ln 2): only for a VAE on binarised pixels, the one
       case where it is a likelihood of discrete data; else None.
-    * ``likelihood`` (a label), ``likelihood_kind`` (see ``likelihood_kind``), ``sigma``
-      (the Gaussian decoder's std, else None).
+    * ``likelihood`` (a label), ``likelihood_kind`` (see ``likelihood_kind``),
+      ``likelihood_note`` (``likelihood_note``'s line), ``sigma`` (the Gaussian's std or None).
 
     On the first ``n_images`` = min(``max_images``, available) images (codes need more):
     ``mse_per_pixel`` (of decode(mu), against the grey images), ``active_units`` (VAE, of
@@ -262,6 +262,7 @@ def run_metrics(
     out: dict[str, Any] = {
         "likelihood": likelihood_label(config, model.sigma),
         "likelihood_kind": kind,
+        "likelihood_note": likelihood_note(config, model.sigma, floor),
         "recon_nats": recon,
         "bce_floor": floor,
         "sigma": model.sigma,

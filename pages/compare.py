@@ -7,7 +7,7 @@ import streamlit as st
 from aevae_core import analysis
 from aevae_core.charts import overlay_curves, rate_distortion
 from aevae_core.figures import latent_scatter, mosaic_figure
-from aevae_core.metrics import comparison_rows, likelihood_note
+from aevae_core.metrics import comparison_rows
 from pages.ui.common import run_label, store
 from pages.ui.compare_parts import (
     choose_runs,
@@ -70,10 +70,12 @@ st.caption(
     "codes, i.e. how much label information the codes keep. MIG (sprites only) is high when "
     "each generative factor is captured by one latent dimension."
 )
-for r in ready:
-    m = metrics[names[r["id"]]]
-    note = likelihood_note(store().config(r["id"]), m["sigma"], m["bce_floor"])
-    st.caption(f"**{names[r['id']]}**: {note}")
+notes = {name: m["likelihood_note"] for name, m in metrics.items()}
+if len(set(notes.values())) == 1:
+    st.caption(first["likelihood_note"])
+else:
+    for name, note in notes.items():
+        st.caption(f"**{name}**: {note}")
 
 st.subheader("The same images, reconstructed by each run")
 x = analysis.load_split(store().config(ready[0]["id"]), "val", 12)[0]

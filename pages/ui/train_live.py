@@ -18,6 +18,7 @@ import streamlit as st
 
 from aevae_core.config import TrainConfig
 from aevae_core.figures import image_grid, loss_curves, loss_description
+from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.common import get_run, manager, status_message, store
@@ -121,7 +122,10 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
         sigma = epochs[-1].get("val_sigma") if epochs else None
-        note = likelihood_note(TrainConfig.from_json(run["config"]), sigma)
+        config = TrainConfig.from_json(run["config"])
+        if config.recon == "mse" and epochs and sigma is None:  # trained before sigma existed
+            config, sigma = config.replace(sigma=LEGACY_SIGMA), LEGACY_SIGMA
+        note = likelihood_note(config, sigma)
         st.caption(f"{loss_description(epochs, run['model'] == 'vae')[1]} Nats per image. {note}")
     _reconstructions(run_id)
 

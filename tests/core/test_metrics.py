@@ -88,6 +88,7 @@ def test_run_metrics_ae_has_no_variational_terms(data):
     floor = float(bernoulli_floor_per_image(torch.from_numpy(x)).mean())
     assert m["bce_floor"] == pytest.approx(floor, rel=1e-5) and m["recon_nats"] > floor
     assert m["likelihood_kind"] == "bce_grey" and m["sigma"] is None
+    assert m["likelihood_note"] == M.likelihood_note(config, None, m["bce_floor"])
 
 
 def test_run_metrics_vae(data):
