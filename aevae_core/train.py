@@ -325,7 +325,8 @@ def fit(
                 log_sigma=log_sigma,
             )  # fmt: skip
             batch = target.shape[0]
-            values = torch.stack([terms.loss, terms.recon, terms.kl, terms.l1]).detach()
+            parts = (terms.loss, terms.recon, terms.kl, terms.l1)
+            values = torch.stack([t.detach() for t in parts])  # no autograd node for the log
             # One scalar read per step (free on a CPU): the guard runs *before* the update, so
             # a diverging run keeps its last finite weights.
             loss_per_image = terms.loss.item() / batch
