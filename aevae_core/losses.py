@@ -157,14 +157,16 @@ def bits_per_dim(nats_per_image: float, n_pixels: int) -> float:
 
 @torch.no_grad()
 def importance_weighted_nll(
-    model: Autoencoder, x: torch.Tensor, *, k: int = 50, recon: str = "bce"
+    model: Autoencoder, x: torch.Tensor, *, k: int = 50, recon: str | None = None
 ) -> torch.Tensor:
     """IWAE estimate of -log p(x) per image (nats), with k importance samples.
 
     log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x)  (Burda et al. 2015,
-    eq. 8); the bound tightens as k grows and equals the ELBO at k = 1. A Gaussian decoder
-    uses the model's ``log_sigma``.
+    eq. 8); the bound tightens as k grows and equals the ELBO at k = 1. ``recon`` defaults to
+    the model's own likelihood (Gaussian, with its ``log_sigma``, when it has a sigma).
     """
+    if recon is None:
+        recon = "mse" if model.log_sigma is not None else "bce"
     if not model.variational:
         raise ValueError("the importance-weighted NLL needs a VAE (an AE has no q(z|x))")
     mu, logvar = model.encode(x)

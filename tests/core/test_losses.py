@@ -244,6 +244,10 @@ def test_iwae_is_below_the_negative_elbo_for_true_likelihoods(likelihood_vae) ->
     assert float(iw50.mean()) < float(neg_elbo.mean())  # -log p(x) <= -ELBO on average
     if recon == "mse":  # a density: the shared sigma is the model's, and it was learned
         assert model.sigma is not None and model.sigma < 0.5
+        torch.manual_seed(3)
+        by_default = importance_weighted_nll(model, x, k=5)  # the model's own likelihood
+        torch.manual_seed(3)
+        assert torch.equal(by_default, importance_weighted_nll(model, x, k=5, recon="mse"))
 
 
 def test_iwae_with_one_sample_is_the_elbo_in_expectation(trained_vae) -> None:
