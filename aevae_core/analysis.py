@@ -194,13 +194,23 @@ def reconstruct(model: Autoencoder, x: np.ndarray, batch: int = BATCH) -> np.nda
 def reconstruct_with_errors(
     model: Autoencoder, x: np.ndarray, recon: str, batch: int = BATCH
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pass: (reconstructions, -log p(x|z=mu) per image in nats, MSE per pixel per image)."""
+    """One pass: (reconstructions, -log p(x|z=mu) per image in nats, MSE per pixel per image).
+
+    ``recon`` "mse" scores with the model's Gaussian sigma (a model without one, trained with
+    BCE, gets NaN errors: it has no Gaussian likelihood). On grey pixels a BCE error is a
+    relative score (see ``losses.bernoulli_floor_per_image``); for a model trained on
+    binarised pixels it is the expected -log p of a random binarisation of the image.
+    """
     recons, nats, mses = [], [], []
+    log_sigma = model.log_sigma if recon == "mse" else None
     for xb in _batches(x, batch):
         logits = model.decode(model.encode(xb)[0])
         images = torch.sigmoid(logits)
         recons.append(images.numpy())
-        nats.append(reconstruction_per_image(logits, xb, recon).numpy())
+        if recon == "mse" and log_sigma is None:
+            nats.append(np.full(len(xb), np.nan, np.float32))
+        else:
+            nats.append(reconstruction_per_image(logits, xb, recon, log_sigma=log_sigma).numpy())
         mses.append((images - xb).square().flatten(1).mean(1).numpy())
     if not recons:
         empty = np.zeros(0, np.float32)
@@ -215,7 +225,7 @@ def reconstruction_errors(model: Autoencoder, x: np.ndarray, recon: str) -> np.n
 
 def mse_per_image(model: Autoencoder, x: np.ndarray) -> np.ndarray:
     """Mean squared error per pixel of each image's reconstruction (pixels in [0, 1])."""
-    return reconstruct_with_errors(model, x, "mse")[2]
+    return reconstruct_with_errors(model, x, "bce")[2]
 
 
 def corrupt_images(x: np.ndarray, noise: float, noise_type: str, seed: int = 0) -> np.ndarray:

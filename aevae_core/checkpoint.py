@@ -7,6 +7,7 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists, so it loads
 from __future__ import annotations
 
 import io
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ from typing import Any
 import torch
 
 from aevae_core.config import TrainConfig
+from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.models import Autoencoder, build_model
 from aevae_core.store import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -66,10 +70,30 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"checkpoint {path} cannot be loaded: {exc}") from exc
 
 
+def with_trained_sigma(
+    config: TrainConfig, state: dict[str, torch.Tensor]
+) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
+    """(config, state) of weights ``state``, with the Gaussian std they were trained with.
+
+    Checkpoints of Gaussian (``mse``) runs from before the decoder had a ``log_sigma`` were
+    trained on the sum of squared errors alone, i.e. a fixed sigma^2 = 1/2: they load with
+    that fixed sigma, so their likelihoods are the ones of the model that was trained.
+    """
+    if config.recon != "mse" or "log_sigma" in state:
+        return config, state
+    log.info(
+        "checkpoint without log_sigma (trained before the Gaussian decoder had one): "
+        "loaded with the fixed sigma = sqrt(1/2) = %.4f it was trained with",
+        LEGACY_SIGMA,
+    )
+    log_sigma = torch.tensor(math.log(LEGACY_SIGMA))
+    return config.replace(sigma=LEGACY_SIGMA), {**state, "log_sigma": log_sigma}
+
+
 def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[Autoencoder, TrainConfig]:
     """Rebuild the model (in eval mode, on the CPU) and its config from a loaded checkpoint."""
-    config = TrainConfig.from_json(ckpt["config"])
+    config, state = with_trained_sigma(TrainConfig.from_json(ckpt["config"]), ckpt["model"])
     model = build_model(config, tuple(ckpt["shape"]))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(state)
     model.eval()
     return model, config

@@ -33,6 +33,32 @@ TERMS = (("loss", "Total loss"), ("recon", "Reconstruction"), ("kl", "KL diverge
 TRAIN_COLOR, VAL_COLOR, STEP_COLOR = "#1f77b4", "#d62728", "rgba(31,119,180,0.35)"
 
 
+def loss_description(epochs: Sequence[dict[str, Any]], variational: bool) -> tuple[str, str]:
+    """(short panel title, one-line note) saying what the "total loss" curve is.
+
+    The total is the training objective recon + beta * KL; it is the negative ELBO only when
+    beta = 1. Each epoch record carries the beta that its train and validation losses use
+    (during KL warm-up, the epoch's last beta; see train.fit).
+    """
+    if not variational:
+        return "Loss (reconstruction)", "Loss = the reconstruction term (+ the L1 code penalty)."
+    betas = [float(e["beta"]) for e in epochs if e.get("beta") is not None]
+    if betas and all(b == 1.0 for b in betas):
+        return "Total: −ELBO (β = 1)", "Total loss = −ELBO: reconstruction + KL, β = 1."
+    if betas and len(set(betas)) == 1:
+        return (
+            f"Total: recon + {betas[0]:g}·KL",
+            f"Total loss = reconstruction + β·KL with β = {betas[0]:g}: the training "
+            "objective, not the −ELBO (that is the β = 1 sum of the two other panels).",
+        )
+    now = f" (now {betas[-1]:g})" if betas else ""
+    return (
+        "Total: recon + β·KL (warm-up)",
+        f"KL warm-up: β grows from 0{now}. Each epoch's train and validation points use that "
+        "epoch's β; per-step points use the step's β.",
+    )
+
+
 def loss_curves(
     epochs: Sequence[dict[str, Any]],
     steps: Sequence[dict[str, Any]] = (),
@@ -48,7 +74,8 @@ def loss_curves(
     step / steps_per_epoch (skipped when steps_per_epoch is 0).
     """
     terms = TERMS if variational else TERMS[:2]
-    fig = make_subplots(rows=1, cols=len(terms), subplot_titles=[t for _, t in terms])
+    titles = [loss_description(epochs, variational)[0]] + [t for _, t in terms[1:]]
+    fig = make_subplots(rows=1, cols=len(terms), subplot_titles=titles)
     for col, (key, _title) in enumerate(terms, start=1):
         if steps and steps_per_epoch:
             fig.add_trace(

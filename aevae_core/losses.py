@@ -8,6 +8,17 @@ shown here compare with theirs. References:
 * Higgins et al. (2017), "beta-VAE": the weight beta on the KL term.
 * Burda, Grosse & Salakhutdinov (2015), "Importance Weighted Autoencoders": the k-sample
   bound used to estimate log p(x), and the "active units" statistic.
+* Rybkin, Daniilidis & Levine (2021), "Simple and Effective VAE Training with Calibrated
+  Decoders": the Gaussian decoder with one shared, learned std sigma (the sigma-VAE), whose
+  maximum-likelihood value for given reconstructions is sigma^2 = MSE ("optimal sigma").
+
+The two decoders:
+
+* Bernoulli (``bce``): -log p(x|z) = sum_i BCE(x_i, p_i). A true likelihood only of 0/1
+  pixels (``binarize``); on grey pixels it is a cross-entropy whose minimum, reached by a
+  perfect reconstruction, is sum_i H(x_i) > 0 (``bernoulli_floor_per_image``).
+* Gaussian (``mse``): -log p(x|z) = SSE / (2 sigma^2) + D log sigma + (D/2) log(2 pi), the
+  full density with its normaliser (it can be negative). ``log_sigma`` is the model's.
 """
 
 from __future__ import annotations
@@ -21,28 +32,80 @@ import torch.nn.functional as F
 from aevae_core.models import AEOutput, Autoencoder
 
 LOG2 = math.log(2.0)
+LOG_2PI = math.log(2.0 * math.pi)
+# The std that the earlier SSE-only loss implied: SSE = SSE / (2 sigma^2) with sigma^2 = 1/2.
+LEGACY_SIGMA = math.sqrt(0.5)
+SIGMA_MIN = 1e-3  # a learned sigma never goes below this (the likelihood would be unbounded)
+LOG_SIGMA_MIN = math.log(SIGMA_MIN)
 
 
-def reconstruction_per_image(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """-log p(x|z) per image, summed over pixels: shape (N,).
+def _log_sigma_tensor(log_sigma: torch.Tensor | float | None, like: torch.Tensor) -> torch.Tensor:
+    if log_sigma is None:
+        raise ValueError(
+            "recon 'mse' is a Gaussian likelihood and needs the decoder's log_sigma "
+            "(pass log_sigma=model.log_sigma)"
+        )
+    return torch.as_tensor(log_sigma, dtype=like.dtype, device=like.device)
+
+
+def gaussian_nll(sse: torch.Tensor, n_values: int, log_sigma: torch.Tensor) -> torch.Tensor:
+    """-log N(x; mean, sigma^2 I) from the sum of squared errors of ``n_values`` values."""
+    return 0.5 * sse * torch.exp(-2.0 * log_sigma) + n_values * (log_sigma + 0.5 * LOG_2PI)
+
+
+def optimal_log_sigma(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """log of the maximum-likelihood shared std for these reconstructions, sigma^2 = MSE
+    (Rybkin et al. 2021, section 4, "optimal sigma"), at least ``SIGMA_MIN``; detached."""
+    mse = (torch.sigmoid(logits.detach()) - target).square().mean()
+    return (0.5 * torch.log(mse)).clamp(min=LOG_SIGMA_MIN)
+
+
+def reconstruction_per_image(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    kind: str,
+    *,
+    log_sigma: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """-log p(x|z) per image in nats, summed over pixels: shape (N,).
 
     * ``bce``: Bernoulli likelihood; ``binary_cross_entropy_with_logits`` is the numerically
       stable form (log-sum-exp), never log(sigmoid(.)).
-    * ``mse``: sum of squared errors of sigmoid(logits), i.e. a Gaussian likelihood with
-      variance 1/2 up to an additive constant.
+    * ``mse``: Gaussian likelihood of mean sigmoid(logits) and std exp(``log_sigma``) (the
+      model's ``log_sigma``; required), normaliser included.
     """
     if kind == "bce":
         per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    else:
-        per_pixel = (torch.sigmoid(logits) - target).square()
-    return per_pixel.flatten(1).sum(1)
+        return per_pixel.flatten(1).sum(1)
+    ls = _log_sigma_tensor(log_sigma, logits)
+    sse = (torch.sigmoid(logits) - target).square().flatten(1).sum(1)
+    return gaussian_nll(sse, target[0].numel(), ls)
 
 
-def reconstruction_sum(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+def reconstruction_sum(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    kind: str,
+    *,
+    log_sigma: torch.Tensor | float | None = None,
+) -> torch.Tensor:
     """The batch sum of ``reconstruction_per_image`` with fused reductions (training speed)."""
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
-    return F.mse_loss(torch.sigmoid(logits), target, reduction="sum")
+    ls = _log_sigma_tensor(log_sigma, logits)
+    sse = F.mse_loss(torch.sigmoid(logits), target, reduction="sum")
+    return gaussian_nll(sse, target.numel(), ls)
+
+
+def bernoulli_floor_per_image(x: torch.Tensor) -> torch.Tensor:
+    """sum_i H(x_i) per image in nats: the BCE of a perfect reconstruction (p = x).
+
+    BCE(x, p) = H(x) + KL(Bern(x) || Bern(p)) >= H(x), so on grey pixels BCE is a relative
+    score with this floor, not -log of a probability; it is 0 only for 0/1 pixels.
+    """
+    x = x.double().clamp(0.0, 1.0)
+    h = -(torch.xlogy(x, x) + torch.xlogy(1.0 - x, 1.0 - x))
+    return h.flatten(1).sum(1)
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -64,14 +127,20 @@ class LossTerms:
 
 
 def loss_terms(
-    out: AEOutput, target: torch.Tensor, *, recon: str, beta: float, l1_code: float = 0.0
+    out: AEOutput,
+    target: torch.Tensor,
+    *,
+    recon: str,
+    beta: float,
+    l1_code: float = 0.0,
+    log_sigma: torch.Tensor | float | None = None,
 ) -> LossTerms:
     """recon + beta * KL + l1_code * |z|_1, each summed over the batch (divide by N for means).
 
     For beta = 1 the first two terms are the negative ELBO:
-    -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)).
+    -ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)). ``log_sigma``: the Gaussian's (``mse``).
     """
-    recon_sum = reconstruction_sum(out.logits, target, recon)
+    recon_sum = reconstruction_sum(out.logits, target, recon, log_sigma=log_sigma)
     zero = recon_sum.new_zeros(())
     kl_sum = kl_per_dim(out.mu, out.logvar).sum() if out.logvar is not None else zero
     l1_sum = out.mu.abs().sum() * l1_code if l1_code > 0 else zero
@@ -88,13 +157,16 @@ def bits_per_dim(nats_per_image: float, n_pixels: int) -> float:
 
 @torch.no_grad()
 def importance_weighted_nll(
-    model: Autoencoder, x: torch.Tensor, *, k: int = 50, recon: str = "bce"
+    model: Autoencoder, x: torch.Tensor, *, k: int = 50, recon: str | None = None
 ) -> torch.Tensor:
     """IWAE estimate of -log p(x) per image (nats), with k importance samples.
 
     log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x)  (Burda et al. 2015,
-    eq. 8); the bound tightens as k grows and equals the ELBO at k = 1.
+    eq. 8); the bound tightens as k grows and equals the ELBO at k = 1. ``recon`` defaults to
+    the model's own likelihood (Gaussian, with its ``log_sigma``, when it has a sigma).
     """
+    if recon is None:
+        recon = "mse" if model.log_sigma is not None else "bce"
     if not model.variational:
         raise ValueError("the importance-weighted NLL needs a VAE (an AE has no q(z|x))")
     mu, logvar = model.encode(x)
@@ -104,7 +176,8 @@ def importance_weighted_nll(
     z = mu + std * eps  # (k, N, D)
     logits = model.decode(z.reshape(k * n, d))
     target = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
-    log_px_z = -reconstruction_per_image(logits, target, recon).view(k, n)
+    log_sigma = model.log_sigma if recon == "mse" else None
+    log_px_z = -reconstruction_per_image(logits, target, recon, log_sigma=log_sigma).view(k, n)
     log_pz = -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
     log_qz = -0.5 * (eps.square() + logvar + math.log(2 * math.pi)).sum(-1)
     log_w = log_px_z + log_pz - log_qz

@@ -2,7 +2,8 @@
 kNN accuracy on the codes and the MIG disentanglement score.
 
 Units: every likelihood term is in nats per image (sum over pixels, mean over images, as
-in ``losses.py``); ``bits_per_dim`` is nats / (pixels * ln 2); MSE is per pixel on [0, 1].
+in ``losses.py``); ``bits_per_dim`` is nats / (pixels * ln 2), shown only where the
+likelihood is one of discrete data (binarised pixels); MSE is per pixel on [0, 1].
 
     m = run_metrics(model, config, x_val, y_val, factors_val, x_train, y_train, iw_k=50)
     rows = comparison_rows({"AE": m_ae, "VAE": m_vae})
@@ -19,24 +20,36 @@ import torch
 
 from aevae_core.analysis import encode
 from aevae_core.config import TrainConfig
-from aevae_core.losses import importance_weighted_nll, kl_per_dim, reconstruction_per_image
+from aevae_core.evaluation import binarize_fixed, likelihood_is_discrete
+from aevae_core.losses import (
+    bernoulli_floor_per_image,
+    importance_weighted_nll,
+    kl_per_dim,
+    reconstruction_per_image,
+)
 from aevae_core.models import Autoencoder
 from aevae_core.projection import single_threaded
 
 # Table order, label and unit of every metric ``run_metrics`` returns.
 METRIC_LABELS: dict[str, str] = {
+    "likelihood": "Decoder",
     "recon_nats": "Reconstruction −log p(x|z)",
+    "bce_floor": "BCE of a perfect reconstruction (floor)",
+    "sigma": "Decoder σ (Gaussian std)",
     "mse_per_pixel": "MSE of the reconstruction",
     "kl": "KL(q(z|x) ‖ p(z))",
-    "elbo": "ELBO",
+    "elbo": "ELBO (β = 1)",
     "iw_nll": "Importance-weighted NLL",
-    "bits_per_dim": "Bits per dimension",
+    "bits_per_dim": "Bits per dimension (binarised pixels)",
     "active_units": "Active units",
     "knn_accuracy": "kNN accuracy on codes (k = 5)",
     "mig": "MIG (disentanglement)",
 }
 METRIC_UNITS: dict[str, str] = {
+    "likelihood": "likelihood p(x|z)",
     "recon_nats": "nats/image",
+    "bce_floor": "nats/image",
+    "sigma": "pixel values in [0, 1]",
     "mse_per_pixel": "per pixel, [0, 1] scale",
     "kl": "nats/image",
     "elbo": "nats/image (higher is better)",
@@ -46,6 +59,55 @@ METRIC_UNITS: dict[str, str] = {
     "knn_accuracy": "fraction correct",
     "mig": "0 to 1 (higher is better)",
 }
+# The reconstruction row's label when runs on grey pixels with BCE are in the table: for
+# them the number is a cross-entropy with a floor above 0, not -log of a probability.
+BCE_SCORE_LABEL = "BCE score (relative: compare runs on the same data, not a likelihood)"
+MIXED_RECON_LABEL = "Reconstruction −log p(x|z), or BCE score on grey pixels"
+
+
+def likelihood_kind(config: TrainConfig) -> str:
+    """ "bernoulli" (binarised pixels: a true likelihood), "bce_grey" (a relative score) or
+    "gaussian" (a density with its normaliser)."""
+    if config.recon == "mse":
+        return "gaussian"
+    return "bernoulli" if config.binarize else "bce_grey"
+
+
+def likelihood_label(config: TrainConfig, sigma: float | None = None) -> str:
+    """A table cell naming the decoder's likelihood, e.g. "Gaussian, σ = 0.11 (learned)"."""
+    kind = likelihood_kind(config)
+    if kind == "bernoulli":
+        return "Bernoulli, binarised pixels"
+    if kind == "bce_grey":
+        return "BCE on grey pixels"
+    how = "learned" if config.sigma == 0 else "fixed"
+    return f"Gaussian, σ = {sigma:.3g} ({how})" if sigma is not None else f"Gaussian, {how} σ"
+
+
+def likelihood_note(
+    config: TrainConfig, sigma: float | None = None, floor: float | None = None
+) -> str:
+    """One line saying what a run's reconstruction numbers are, for the pages.
+
+    ``sigma``: the trained model's (``model.sigma``); ``floor``: the mean BCE of a perfect
+    reconstruction of the images shown (``losses.bernoulli_floor_per_image``).
+    """
+    kind = likelihood_kind(config)
+    if kind == "bernoulli":
+        return (
+            "Bernoulli on binarised pixels: −log p(x|z), the ELBO and the NLL are true "
+            "likelihoods in nats, comparable with published binarised-MNIST numbers."
+        )
+    if kind == "bce_grey":
+        where = f" ({floor:.1f} nats/image here)" if floor is not None else ""
+        return (
+            "BCE on grey pixels: a relative score in nats, not a likelihood; compare runs on "
+            f"the same data. A perfect reconstruction still costs sum H(x_i){where}."
+        )
+    return (
+        f"{likelihood_label(config, sigma)}: −log p(x|z) = SSE/(2σ²) + D·log σ + (D/2)·log 2π, "
+        "a density in nats (it can be negative); no bits/dim for a density."
+    )
 
 
 def knn_accuracy(
@@ -131,20 +193,18 @@ def mig_score(
 
 @torch.no_grad()
 def _model_terms(model: Autoencoder, x: torch.Tensor, recon: str, seed: int) -> dict[str, Any]:
-    """One pass over ``x``: codes, the reconstruction term, MSE of decode(mu), KL per dim."""
+    """One pass over ``x``: codes, the reconstruction term, KL per dim (VAE)."""
+    log_sigma = model.log_sigma if recon == "mse" else None
     mu, logvar = model.encode(x)
-    logits = model.decode(mu)
-    out: dict[str, Any] = {
-        "mu": mu.numpy(),
-        "mse_per_pixel": (torch.sigmoid(logits) - x).square().mean().item(),
-    }
+    out: dict[str, Any] = {"mu": mu.numpy()}
     if logvar is None:
-        out["recon_nats"] = reconstruction_per_image(logits, x, recon).mean().item()
-        return out
-    gen = torch.Generator().manual_seed(seed)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
-    out["recon_nats"] = reconstruction_per_image(model.decode(z), x, recon).mean().item()
-    out["kl_per_dim"] = kl_per_dim(mu, logvar).mean(0).double().numpy()
+        z = mu
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
+        out["kl_per_dim"] = kl_per_dim(mu, logvar).mean(0).double().numpy()
+    nll = reconstruction_per_image(model.decode(z), x, recon, log_sigma=log_sigma)
+    out["recon_nats"] = nll.mean().item()
     return out
 
 
@@ -162,57 +222,77 @@ def run_metrics(
     iw_max_images: int = 100,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The Compare page's metrics on (at most ``max_images``) validation images.
+    """The metrics of one run on its validation images (the Compare table, single-run pages).
+
+    Likelihood terms, all on the same first ``likelihood_images`` = min(``iw_max_images``,
+    ``max_images``, available) images (binarised by ``evaluation.binarize_fixed`` when the
+    run was trained on binarised pixels), in nats/image:
 
     * ``recon_nats``: for a VAE E_q[-log p(x|z)] with one sample per image (the ELBO's term,
-      as in training's validation curves); for an AE -log p(x|z = code). nats/image.
-    * ``mse_per_pixel``: of the deterministic reconstruction decode(mu).
-    * ``kl``, ``elbo`` = -(recon + kl): nats/image, None for an AE.
-    * ``iw_nll`` (Burda et al. 2015): k = ``iw_k`` importance samples on the first
-      ``iw_max_images`` images (``iw_images``; k * images decodes is the page's largest
-      cost), nats/image, None for an AE. A tighter bound than -ELBO, but on fewer images.
-    * ``bits_per_dim``: the negative ELBO (VAE) or the reconstruction term (AE, which is not
-      a likelihood bound) divided by pixels * ln 2.
-    * ``active_units`` (VAE, of ``latent_dim``), ``knn_accuracy`` (k = 5 on the codes; fitted
-      on the train sample, or without one on the first half of the validation codes and
-      tested on the second half; None without labels), ``mig`` (None without factors).
-    Extra keys: ``kl_per_dim`` (list or None), ``latent_dim``, ``n_images``, ``iw_images``.
-    Deterministic for a given ``seed``.
+      as in training's validation curves); for an AE -log p(x|z = code). For BCE on grey
+      pixels a relative score whose floor is ``bce_floor`` (None otherwise).
+    * ``kl``, ``elbo`` = -(recon + kl) (beta = 1), ``iw_nll`` (Burda et al. 2015, k = ``iw_k``
+      importance samples; k * images decodes is the largest cost): VAEs only, else None.
+    * ``bits_per_dim`` = -ELBO / (pixels * ln 2): only for a VAE on binarised pixels, the one
+      case where it is a likelihood of discrete data; else None.
+    * ``likelihood`` (a label), ``likelihood_kind`` (see ``likelihood_kind``),
+      ``likelihood_note`` (``likelihood_note``'s line), ``sigma`` (the Gaussian's std or None).
+
+    On the first ``n_images`` = min(``max_images``, available) images (codes need more):
+    ``mse_per_pixel`` (of decode(mu), against the grey images), ``active_units`` (VAE, of
+    ``latent_dim``), ``knn_accuracy`` (k = 5 on the codes; fitted on the train sample, or
+    without one on the first half of the validation codes and tested on the second half; None
+    without labels), ``mig`` (None without factors). Extra keys: ``kl_per_dim`` (list or
+    None), ``latent_dim``, ``iw_images`` (= ``likelihood_images``). Deterministic by ``seed``.
     """
     from aevae_core.analysis import active_mask
 
     x = np.ascontiguousarray(x_val[:max_images], np.float32)
     xt = torch.from_numpy(x.copy())  # x may be a read-only cached split
+    n_lik = min(len(x), iw_max_images)
+    x_lik = binarize_fixed(xt[:n_lik]) if config.binarize else xt[:n_lik]
     n_pixels = math.prod(x.shape[1:])
-    terms = _model_terms(model, xt, config.recon, seed)
-    mu, recon = terms["mu"], terms["recon_nats"]
+    with torch.no_grad():
+        mu_all, _ = model.encode(xt)
+        mse = (model.decode_images(mu_all) - xt).square().mean().item()
+    terms = _model_terms(model, x_lik, config.recon, seed)
+    recon = terms["recon_nats"]
+    kind = likelihood_kind(config)
+    floor = bernoulli_floor_per_image(x_lik).mean().item() if kind == "bce_grey" else None
     out: dict[str, Any] = {
+        "likelihood": likelihood_label(config, model.sigma),
+        "likelihood_kind": kind,
+        "likelihood_note": likelihood_note(config, model.sigma, floor),
         "recon_nats": recon,
-        "mse_per_pixel": terms["mse_per_pixel"],
+        "bce_floor": floor,
+        "sigma": model.sigma,
+        "mse_per_pixel": mse,
         "kl": None,
         "elbo": None,
         "iw_nll": None,
+        "bits_per_dim": None,
         "active_units": None,
         "kl_per_dim": None,
         "latent_dim": model.latent_dim,
         "n_images": len(x),
-        "iw_images": 0,
-        "bits_per_dim": recon / (n_pixels * math.log(2)),
+        "likelihood_images": n_lik,
+        "iw_images": n_lik,
     }
+    mu = mu_all.numpy()
     if model.variational:
         kl = float(terms["kl_per_dim"].sum())
-        x_iw = xt[:iw_max_images]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             iw = [
                 importance_weighted_nll(model, xb, k=iw_k, recon=config.recon)
-                for xb in torch.split(x_iw, max(1, 4096 // max(iw_k, 1)))
+                for xb in torch.split(x_lik, max(1, 4096 // max(iw_k, 1)))
             ]
         out.update(
-            kl=kl, elbo=-(recon + kl), iw_nll=float(torch.cat(iw).mean()), iw_images=len(x_iw),
+            kl=kl, elbo=-(recon + kl), iw_nll=float(torch.cat(iw).mean()),
             active_units=int(active_mask(mu).sum()), kl_per_dim=terms["kl_per_dim"].tolist(),
-            bits_per_dim=(recon + kl) / (n_pixels * math.log(2)),
         )  # fmt: skip
+        if likelihood_is_discrete(config):
+            out["bits_per_dim"] = (recon + kl) / (n_pixels * math.log(2))
     out["knn_accuracy"] = _knn(model, mu, y_val, x_train_sample, y_train_sample, len(x))
     out["mig"] = None
     if factors_val is not None:
@@ -244,6 +324,10 @@ def format_metric(key: str, value: Any) -> str:
     significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
+    if isinstance(value, str):
+        return value
+    if key == "sigma":
+        return f"{value:.3g}"
     if key == "active_units":
         return str(int(value))
     if key == "mse_per_pixel":
@@ -256,10 +340,14 @@ def format_metric(key: str, value: Any) -> str:
 def comparison_rows(metrics_by_run: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     """Rows for the Compare page's table: metric, unit, then one formatted column per run.
 
-    A metric that is None for every run (e.g. MIG without factors) is left out.
+    A metric that is None for every run (e.g. MIG without factors) is left out. The
+    reconstruction row says "BCE score" when runs on grey pixels with BCE are in the table.
     """
     rows = []
+    kinds = {m.get("likelihood_kind") for m in metrics_by_run.values()}
     for key, label in METRIC_LABELS.items():
+        if key == "recon_nats" and "bce_grey" in kinds:
+            label = BCE_SCORE_LABEL if kinds == {"bce_grey"} else MIXED_RECON_LABEL
         values = {name: m.get(key) for name, m in metrics_by_run.items()}
         if all(v is None for v in values.values()):
             continue

@@ -138,6 +138,7 @@ class Autoencoder(nn.Module):
         arch: str = "mlp",
         conv_dense: int = 0,
         variational: bool = True,
+        sigma: float | None = None,
     ) -> None:
         super().__init__()
         self.shape = tuple(shape)
@@ -152,6 +153,16 @@ class Autoencoder(nn.Module):
         self.to_mu = nn.Linear(body.features, latent_dim)
         self.to_logvar = nn.Linear(body.features, latent_dim) if variational else None
         self.decoder = body.make_decoder(latent_dim)
+        # The Gaussian decoder's shared std (recon "mse"): ``sigma`` > 0 fixes it, 0 learns it
+        # (Rybkin et al. 2021), None means a Bernoulli decoder. A buffer, not a Parameter: the
+        # training loop sets it to its maximum-likelihood value (see train.py), which gradient
+        # steps of size lr would take thousands of steps to reach; and it stays out of the
+        # optimizer (one fused parameter group) and of the parameter count.
+        self.learns_sigma = sigma == 0
+        if sigma is None:
+            self.register_buffer("log_sigma", None)
+        else:
+            self.register_buffer("log_sigma", torch.tensor(math.log(sigma) if sigma > 0 else 0.0))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.encoder(x)
@@ -177,6 +188,11 @@ class Autoencoder(nn.Module):
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         return AEOutput(logits=self.decode(z), z=z, mu=mu, logvar=logvar)
+
+    @property
+    def sigma(self) -> float | None:
+        """The Gaussian decoder's std (None for a Bernoulli decoder)."""
+        return None if self.log_sigma is None else float(self.log_sigma.exp())
 
     @torch.no_grad()
     def decode_images(self, z: torch.Tensor) -> torch.Tensor:
@@ -220,6 +236,7 @@ def build_model(config: TrainConfig, shape: tuple[int, int, int]) -> Autoencoder
         arch=config.arch,
         conv_dense=config.conv_dense,
         variational=config.variational,
+        sigma=config.sigma if config.recon == "mse" else None,
     )
 
 

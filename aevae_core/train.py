@@ -27,22 +27,17 @@ from typing import Any, Protocol
 
 import torch
 
+from aevae_core.checkpoint import with_trained_sigma
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.data import Dataset
-from aevae_core.losses import (
-    active_units,
-    bits_per_dim,
-    kl_per_dim,
-    loss_terms,
-    reconstruction_per_image,
-)
+from aevae_core.evaluation import binarize_dynamic, evaluate
+from aevae_core.losses import loss_terms, optimal_log_sigma
 from aevae_core.models import AEOutput, Autoencoder, build_model
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH = 1024
-EXPLODE_PER_PIXEL = 1000.0
-EXPLODE_FACTOR = 100.0
+EXPLODE_PER_PIXEL, EXPLODE_FACTOR = 1000.0, 100.0
+SIGMA_AVERAGE = 0.1  # weight of each step's maximum-likelihood sigma in the running value
 
 
 class Callbacks:
@@ -236,50 +231,11 @@ def explosion_limit(first_loss: float, n_pixels: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(
-    model: Autoencoder, x: torch.Tensor, config: TrainConfig, *, y: torch.Tensor | None = None
-) -> dict[str, Any]:
-    """Validation metrics in nats per image; model in eval mode (codes = means)."""
-    was_training = model.training
-    model.eval()
-    n = x.shape[0]
-    recon_sum = 0.0
-    kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
-    mus = []
-    sq_err = 0.0
-    for start in range(0, n, EVAL_BATCH):
-        xb = x[start : start + EVAL_BATCH]
-        mu, logvar = model.encode(xb)
-        logits = model.decode(mu)
-        if logvar is not None:
-            # The ELBO's reconstruction term is an expectation over q: one sample per image.
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-            recon_logits = model.decode(z)
-            kl_dims += kl_per_dim(mu, logvar).sum(0).double().cpu()
-        else:
-            recon_logits = logits
-        recon_sum += reconstruction_per_image(recon_logits, xb, config.recon).sum().item()
-        sq_err += (torch.sigmoid(logits) - xb).square().sum().item()
-        mus.append(mu.float().cpu())
-    model.train(was_training)
-    n_pixels = math.prod(x.shape[1:])
-    mu_all = torch.cat(mus)
-    recon = recon_sum / n
-    kl_per = (kl_dims / n).tolist()
-    kl = float(sum(kl_per)) if model.variational else 0.0
-    l1 = config.l1_code * mu_all.abs().sum(1).mean().item() if config.l1_code > 0 else 0.0
-    out: dict[str, Any] = {
-        "val_loss": recon + config.beta * kl + l1,
-        "val_recon": recon,
-        "val_kl": kl,
-        "val_mse": sq_err / (n * n_pixels),
-        "val_bits_per_dim": bits_per_dim(recon + kl, n_pixels),
-    }
-    if model.variational:
-        out["val_elbo"] = -(recon + kl)
-        out["val_kl_per_dim"] = kl_per
-        out["active_units"] = int(active_units(mu_all).sum())
-    return out
+def update_sigma(model: Autoencoder, batch_log_sigma: torch.Tensor, global_step: int) -> None:
+    """A learned sigma is the running mean of the batches' maximum-likelihood values (then an
+    exponential average over ~10 steps): fitted on training data, never on validation data."""
+    weight = max(SIGMA_AVERAGE, 1.0 / global_step)
+    model.log_sigma.lerp_(batch_log_sigma.to(model.log_sigma.dtype), weight)
 
 
 def _is_set(stop: StopFlag | Callable[[], bool] | None) -> bool:
@@ -304,12 +260,14 @@ def fit(
     device = resolve_device(config.device)
     amp = autocast_dtype(config, device)
     torch.manual_seed(config.seed)
+    if resume is not None:  # a run from before the Gaussian decoder had a sigma keeps its own
+        config, state = with_trained_sigma(config, resume["model"])
     model = build_model(config, data.shape).to(device)
     optimizer = make_optimizer(config, model.parameters())
     history: list[dict[str, Any]] = []
     start_epoch = 1
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        model.load_state_dict(state)
         optimizer.load_state_dict(resume["optimizer"])
         history = list(resume.get("history", []))
         start_epoch = int(resume["epoch"]) + 1
@@ -338,7 +296,7 @@ def fit(
     for epoch in range(start_epoch, config.epochs + 1):
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=generator).to(device)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
         seen = 0
         train_time += time.perf_counter() - t_epoch
         for step in range(steps_per_epoch):
@@ -348,17 +306,27 @@ def fit(
             t0 = time.perf_counter()
             idx = perm[step * config.batch_size : (step + 1) * config.batch_size]
             target = train_x.index_select(0, idx)
+            if config.binarize:  # dynamic binarisation: a fresh 0/1 sample every step
+                target = binarize_dynamic(target)
             inputs = corrupt(target, noise, config.noise_type)
             beta = beta_at(config, epoch - 1 + step / steps_per_epoch)
+            global_step = (epoch - 1) * steps_per_epoch + step + 1
             if amp is None:
                 out = model(inputs)
             else:  # bf16 products; the loss (and the weights) in fp32
                 with torch.autocast(device.type, dtype=amp):
                     out = model(inputs)
                 out = as_float(out)
-            terms = loss_terms(out, target, recon=config.recon, beta=beta, l1_code=config.l1_code)
+            # A learned sigma: the batch's maximum-likelihood value (Rybkin et al. 2021).
+            learned = optimal_log_sigma(out.logits, target) if model.learns_sigma else None
+            log_sigma = model.log_sigma if learned is None else learned
+            terms = loss_terms(
+                out, target, recon=config.recon, beta=beta, l1_code=config.l1_code,
+                log_sigma=log_sigma,
+            )  # fmt: skip
             batch = target.shape[0]
-            values = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()])
+            parts = (terms.loss, terms.recon, terms.kl, terms.l1)
+            values = torch.stack([t.detach() for t in parts])  # no autograd node for the log
             # One scalar read per step (free on a CPU): the guard runs *before* the update, so
             # a diverging run keeps its last finite weights.
             loss_per_image = terms.loss.item() / batch
@@ -370,6 +338,8 @@ def fit(
             if first_loss is None:
                 first_loss = loss_per_image
                 limit = explosion_limit(first_loss, n_pixels)
+            if learned is not None:
+                update_sigma(model, learned, global_step)
             optimizer.zero_grad(set_to_none=True)
             (terms.loss / batch).backward()
             optimizer_step()
@@ -377,10 +347,9 @@ def fit(
             train_time += time.perf_counter() - t0
             train_samples += batch
             seen += batch
-            global_step = (epoch - 1) * steps_per_epoch + step + 1
             if step == 0 or global_step % config.log_every == 0:
                 elapsed = time.perf_counter() - t_epoch
-                loss_v, recon_v, kl_v = values.tolist()
+                loss_v, recon_v, kl_v, _ = values.tolist()
                 callbacks.on_step(
                     {
                         "epoch": epoch,
@@ -395,17 +364,20 @@ def fit(
                 )
         if status != "completed":
             break
-        totals = sums.tolist()
+        _, recon_t, kl_t, l1_t = (v / seen for v in sums.tolist())
+        # One beta per record, the epoch's last (during warm-up the steps ramped up to it):
+        # the training loss is re-weighted with it, so train and validation curves compare.
+        epoch_beta = beta_at(config, epoch)
         record: dict[str, Any] = {
             "epoch": epoch,
             "step": epoch * steps_per_epoch,
-            "beta": beta_at(config, epoch),
-            "train_loss": totals[0] / seen,
-            "train_recon": totals[1] / seen,
-            "train_kl": totals[2] / seen,
+            "beta": epoch_beta,
+            "train_loss": recon_t + epoch_beta * kl_t + l1_t,
+            "train_recon": recon_t,
+            "train_kl": kl_t,
             "epoch_time_s": time.perf_counter() - t_epoch,
         }
-        record.update(evaluate(model, val_x, config))
+        record.update(evaluate(model, val_x, config, beta=epoch_beta))
         if not math.isfinite(record["val_loss"]):
             status = "diverged"
             reason = _divergence_reason(config, epoch, steps_per_epoch, record["val_loss"])

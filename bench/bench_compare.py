@@ -38,7 +38,7 @@ from aevae_core.store import RunStore  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("AEVAE_TEST_DATA_DIR") or ROOT.parent / "shared" / "data")
 TARGET_S = 2.0
-N_GRID, N_SAMPLES, IW_IMAGES = 12, 16, 200  # as pages/compare.py asks
+N_GRID, N_SAMPLES, IW_IMAGES = 12, 16, 500  # as pages/compare.py asks
 
 
 def train_runs(store: RunStore, data_dir: str | None, dataset: str) -> list[str]:

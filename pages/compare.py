@@ -44,8 +44,9 @@ models = {r["id"]: analysis.load_model(store(), r["id"])[0] for r in ready}
 
 st.subheader("Loss curves", anchor="curves")
 st.caption(
-    "Solid: validation, dashed: training. A VAE pays for its KL term with a higher total "
-    "loss; compare the reconstruction curves to see what that costs."
+    "Solid: validation, dashed: training. Total = reconstruction + β·KL, each run with its "
+    "own β (the −ELBO only where β = 1; during KL warm-up each epoch's β). A VAE pays for its "
+    "KL term with a higher total loss; compare the reconstruction curves to see what that costs."
 )
 histories = {names[r["id"]]: store().metrics(r["id"], "epoch") for r in ready}
 for tab, key in zip(
@@ -56,12 +57,28 @@ for tab, key in zip(
 st.subheader("Metrics on validation images")
 metrics = {names[r["id"]]: metrics_for(r["id"], r["last_epoch"]) for r in ready}
 st.dataframe(pd.DataFrame(comparison_rows(metrics)), hide_index=True, key="cmp_table")
+if len({m["likelihood_kind"] for m in metrics.values()}) > 1:
+    st.warning(
+        "These runs use different decoder likelihoods: their reconstruction terms, ELBOs "
+        "and NLLs measure different things and do not compare.",
+        icon=":material/warning:",
+    )
+first = next(iter(metrics.values()))
 st.caption(
-    "Reconstruction and KL are the ELBO's two terms (nats per image). kNN accuracy: "
-    "how well a 5-nearest-neighbour classifier predicts the label from the codes, "
-    "i.e. how much label information the codes keep. MIG (sprites only) is high when "
+    f"Reconstruction and KL are the ELBO's two terms (nats per image); they, the ELBO and "
+    f"the importance-weighted NLL (k = 50) are computed on the same {first['likelihood_images']} "
+    f"validation images, the other rows on {first['n_images']}. An AE has no ELBO or NLL. "
+    "Bits/dim only for binarised pixels, where the NLL is a probability of discrete data. "
+    "kNN accuracy: how well a 5-nearest-neighbour classifier predicts the label from the "
+    "codes, i.e. how much label information the codes keep. MIG (sprites only) is high when "
     "each generative factor is captured by one latent dimension."
 )
+notes = {name: m["likelihood_note"] for name, m in metrics.items()}
+if len(set(notes.values())) == 1:
+    st.caption(first["likelihood_note"])
+else:
+    for name, note in notes.items():
+        st.caption(f"**{name}**: {note}")
 
 st.subheader("The same images, reconstructed by each run", anchor="recon")
 x = analysis.load_split(store().config(ready[0]["id"]), "val", 12)[0]
@@ -128,6 +145,7 @@ if len({r["beta"] for r in vaes}) >= 2:
     st.plotly_chart(rate_distortion(points), key="cmp_rd")
     st.caption(
         "Each VAE is a point: larger β spends fewer nats on the code (rate, KL) and "
-        "pays with worse reconstructions (distortion)."
+        "pays with worse reconstructions (distortion: the reconstruction term, a BCE score "
+        "for grey pixels, −log p(x|z) otherwise). Both in nats per image on the same images."
     )
 st.caption("Runs: " + " · ".join(run_label(r) for r in ready))

@@ -9,7 +9,13 @@ from aevae_core.figures import mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.lesson import lesson_banner
-from pages.ui.recon_parts import ood_images, ood_label, ood_sources, recon_with_errors
+from pages.ui.recon_parts import (
+    error_meaning,
+    ood_images,
+    ood_label,
+    ood_sources,
+    recon_with_errors,
+)
 
 st.title("Reconstructions")
 lesson_banner()
@@ -50,11 +56,11 @@ with tab_recon:
         key="recon_grid",
     )
     st.plotly_chart(error_bars(errors[order], indices=order, unit=UNIT), key="recon_errors")
+    what, note = error_meaning(config, m.sigma, data["x"])
     st.caption(
-        f"Error = −log p(x|z) of each image under the model's {config.recon.upper()} "
-        f"likelihood, in {UNIT}; mean over these {len(errors)} images: {errors.mean():.2f} "
-        f"(MSE per pixel {mses.mean():.4f}). Training images usually rebuild a little better "
-        "than validation ones: the gap is overfitting."
+        f"Error = {what}, in {UNIT}; mean over these {len(errors)} images: {errors.mean():.2f} "
+        f"(MSE per pixel {mses.mean():.4f}). {note} Training images usually rebuild a little "
+        "better than validation ones: the gap is overfitting."
     )
 
 with tab_denoise:

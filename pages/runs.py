@@ -34,7 +34,7 @@ table = pd.DataFrame(
         "latent dim": [r["latent_dim"] for r in shown],
         "beta": [r["beta"] if r["model"] == "vae" else None for r in shown],
         "epochs": [f"{r['last_epoch']}/{r['epochs']}" for r in shown],
-        "val loss (nats)": [r["val_loss"] for r in shown],
+        "val loss (nats/image)": [r["val_loss"] for r in shown],
         "created": [ago(r["created"]) for r in shown],
     }
 )
@@ -44,9 +44,14 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="runs_table",
-    column_config={"val loss (nats)": st.column_config.NumberColumn(format="%.2f")},
+    column_config={"val loss (nats/image)": st.column_config.NumberColumn(format="%.2f")},
 )
-st.caption(f"{len(shown)} of {len(runs)} runs. Select a row to act on it.")
+st.caption(
+    f"{len(shown)} of {len(runs)} runs. Select a row to act on it. Val loss: the training "
+    "objective (reconstruction + β·KL) on validation images, the −ELBO only for a VAE with "
+    "β = 1; with BCE on grey pixels a relative score, with a Gaussian decoder a density "
+    "(it can be negative)."
+)
 
 rows = event.selection.rows if event else []
 run_id = shown[rows[0]]["id"] if rows else selected_run_id()

@@ -150,7 +150,8 @@ def metrics_for(run_id: str, epoch: int) -> dict[str, Any]:
     model, config, _ = analysis.load_model(store(), run_id)
     x, y, factors, _, _ = analysis.load_split(config, "val", 1000)
     xt, yt, _, _, _ = analysis.load_split(config, "train", 2000)
-    return run_metrics(model, config, x, y, factors, xt, yt, iw_k=50, iw_max_images=200)
+    # ELBO and IW-NLL on the same 500 images (the IW bound's k * 500 decodes is the cost).
+    return run_metrics(model, config, x, y, factors, xt, yt, iw_k=50, iw_max_images=500)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

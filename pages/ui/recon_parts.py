@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from aevae_core import analysis
 from aevae_core.config import TrainConfig
 from aevae_core.lesson_checks import ood_corruption
+from aevae_core.losses import bernoulli_floor_per_image
+from aevae_core.metrics import likelihood_kind, likelihood_note
 from pages.ui.explore import model
 from pages.ui.explore import split_data as split
 
@@ -26,6 +29,24 @@ def recon_with_errors(run_id: str, epoch: int, which: str, n: int):
     """(reconstructions, error in nats per image, MSE per pixel per image), cached per epoch."""
     m, config, _ = model(run_id, epoch)
     return analysis.reconstruct_with_errors(m, split(run_id, which, n)["x"], config.recon)
+
+
+def error_meaning(config: TrainConfig, sigma: float | None, x: np.ndarray) -> tuple[str, str]:
+    """(what "error" is, one line on its likelihood) for reconstructions of images ``x``.
+
+    Grey pixels scored by BCE give a relative score with a floor (the mean over ``x`` of
+    sum_i H(x_i)); a run trained on binarised pixels scores a grey image by the expected
+    -log p of its random binarisation (BCE is linear in the 0/1 target)."""
+    kind = likelihood_kind(config)
+    floor = None
+    if kind == "bce_grey":
+        floor = float(bernoulli_floor_per_image(torch.tensor(np.asarray(x))).mean())
+    what = {
+        "bce_grey": "the BCE score of each image (relative, not a likelihood)",
+        "bernoulli": "−log p(x|z = code) of each image, averaged over its binarisations",
+        "gaussian": "−log p(x|z = code) of each image under the Gaussian decoder",
+    }[kind]
+    return what, likelihood_note(config, sigma, floor)
 
 
 def ood_sources(config: TrainConfig) -> list[str]:

@@ -16,7 +16,10 @@ import time
 import numpy as np
 import streamlit as st
 
-from aevae_core.figures import image_grid, loss_curves
+from aevae_core.config import TrainConfig
+from aevae_core.figures import image_grid, loss_curves, loss_description
+from aevae_core.losses import LEGACY_SIGMA
+from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.common import get_run, manager, status_message, store
 
@@ -118,6 +121,12 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
             run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
+        sigma = epochs[-1].get("val_sigma") if epochs else None
+        config = TrainConfig.from_json(run["config"])
+        if config.recon == "mse" and epochs and sigma is None:  # trained before sigma existed
+            config, sigma = config.replace(sigma=LEGACY_SIGMA), LEGACY_SIGMA
+        note = likelihood_note(config, sigma)
+        st.caption(f"{loss_description(epochs, run['model'] == 'vae')[1]} Nats per image. {note}")
     _reconstructions(run_id)
 
 

@@ -16,6 +16,7 @@ import pytest
 from app_helpers import by_label, no_exception, open_page, plotly_figures, query_param, texts
 from app_helpers import wait_for as poll_until
 
+from aevae_core import metrics as M
 from aevae_core import projection
 from aevae_core.config import TrainConfig
 from aevae_core.runner import execute_run
@@ -79,7 +80,9 @@ def test_pair_from_the_url_shows_every_section(runs):
     table = _table(at)
     assert list(table.columns) == ["metric", "unit", "AE", "VAE"]
     assert table["unit"].str.len().min() > 0, "every metric has a unit"
-    assert {"KL(q(z|x) ‖ p(z))", "ELBO", "Active units"} <= set(table["metric"])
+    assert {"KL(q(z|x) ‖ p(z))", "ELBO (β = 1)", "Active units"} <= set(table["metric"])
+    assert M.BCE_SCORE_LABEL in set(table["metric"])  # grey digits with BCE: a relative score
+    assert "Bits per dimension (binarised pixels)" not in set(table["metric"])
     assert table.set_index("metric").loc["KL(q(z|x) ‖ p(z))", "unit"] == "nats/image"
 
     figures = plotly_figures(at)

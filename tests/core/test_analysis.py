@@ -64,11 +64,17 @@ def test_reconstruction_errors_match_losses(images):
     x = torch.from_numpy(images)
     with torch.no_grad():
         logits = model.decode(model.encode(x)[0])
-    for kind in ("bce", "mse"):
-        expected = reconstruction_per_image(logits, x, kind).numpy()
-        np.testing.assert_allclose(
-            A.reconstruction_errors(model, images, kind), expected, rtol=1e-5
-        )
+    expected = reconstruction_per_image(logits, x, "bce").numpy()
+    np.testing.assert_allclose(A.reconstruction_errors(model, images, "bce"), expected, rtol=1e-5)
+    assert np.isnan(A.reconstruction_errors(model, images, "mse")).all()  # no Gaussian sigma
+    torch.manual_seed(0)
+    gaussian = build_model(TrainConfig(latent_dim=3, hidden=(16,), recon="mse", sigma=0.2), SHAPE)
+    with torch.no_grad():
+        g_logits = gaussian.eval().decode(gaussian.encode(x)[0])
+    g_expected = reconstruction_per_image(g_logits, x, "mse", log_sigma=math.log(0.2)).numpy()
+    np.testing.assert_allclose(
+        A.reconstruction_errors(gaussian, images, "mse"), g_expected, rtol=1e-5
+    )
     mse = A.mse_per_image(model, images)
     np.testing.assert_allclose(mse, ((recons - images) ** 2).reshape(40, -1).mean(1), rtol=1e-5)
 

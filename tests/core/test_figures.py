@@ -47,6 +47,20 @@ def test_loss_curves_draw_each_term_in_its_own_panel():
     assert panels == {"x": {30.0, 31.0}, "x2": {28.0, 29.0}, "x3": {2.0}}
 
 
+def test_the_total_loss_panel_says_which_beta():
+    def rows(*betas):
+        return [{"epoch": i + 1, "beta": b, "train_loss": 1.0} for i, b in enumerate(betas)]
+
+    assert F.loss_description(rows(1.0, 1.0), True)[0] == "Total: −ELBO (β = 1)"
+    title, note = F.loss_description(rows(4.0, 4.0), True)
+    assert title == "Total: recon + 4·KL" and "not the −ELBO" in note
+    title, note = F.loss_description(rows(0.5, 1.0, 1.0), True)
+    assert "warm-up" in title and "now 1" in note and "that epoch's β" in note
+    assert "−ELBO" not in F.loss_description(rows(1.0), False)[0]
+    fig = F.loss_curves(rows(4.0, 4.0), variational=True)
+    assert fig.layout.annotations[0].text == "Total: recon + 4·KL"
+
+
 def test_latent_scatter_one_trace_per_class_with_indices():
     rng = np.random.default_rng(0)
     coords, labels = rng.normal(size=(60, 2)), np.arange(60) % 3

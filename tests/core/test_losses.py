@@ -9,12 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from aevae_core.config import TrainConfig
+from aevae_core.evaluation import binarize_fixed
 from aevae_core.losses import (
+    LEGACY_SIGMA,
+    SIGMA_MIN,
     active_units,
+    bernoulli_floor_per_image,
     bits_per_dim,
     importance_weighted_nll,
     kl_per_dim,
     loss_terms,
+    optimal_log_sigma,
     reconstruction_per_image,
     reconstruction_sum,
 )
@@ -75,13 +80,69 @@ def test_bce_per_image_matches_a_hand_computation() -> None:
     assert torch.allclose(reconstruction_sum(logits, target, "bce"), hand.sum(), rtol=1e-10)
 
 
-def test_mse_per_image_matches_a_hand_computation() -> None:
+@pytest.mark.parametrize("sigma", [0.05, LEGACY_SIGMA, 2.0])
+def test_gaussian_nll_is_the_normal_log_density(sigma: float) -> None:
     gen = torch.Generator().manual_seed(3)
-    logits = torch.randn(3, 2, 2, 2, generator=gen)
-    target = torch.rand(3, 2, 2, 2, generator=gen)
-    hand = (torch.sigmoid(logits) - target).square().flatten(1).sum(1)
-    assert torch.allclose(reconstruction_per_image(logits, target, "mse"), hand)
-    assert torch.allclose(reconstruction_sum(logits, target, "mse"), hand.sum())
+    logits = torch.randn(3, 2, 2, 2, generator=gen, dtype=torch.float64)
+    target = torch.rand(3, 2, 2, 2, generator=gen, dtype=torch.float64)
+    normal = torch.distributions.Normal(torch.sigmoid(logits), sigma)
+    reference = -normal.log_prob(target).flatten(1).sum(1)
+    log_sigma = torch.tensor(math.log(sigma), dtype=torch.float64)
+    got = reconstruction_per_image(logits, target, "mse", log_sigma=log_sigma)
+    assert torch.allclose(got, reference, rtol=1e-12)
+    assert torch.allclose(
+        reconstruction_per_image(logits, target, "mse", log_sigma=math.log(sigma)), reference
+    )
+    total = reconstruction_sum(logits, target, "mse", log_sigma=log_sigma)
+    assert torch.allclose(total, reference.sum(), rtol=1e-12)
+
+
+def test_the_old_sse_loss_was_the_gaussian_with_variance_one_half_minus_a_constant() -> None:
+    gen = torch.Generator().manual_seed(6)
+    logits = torch.randn(5, 1, 8, 8, generator=gen, dtype=torch.float64)
+    target = torch.rand(5, 1, 8, 8, generator=gen, dtype=torch.float64)
+    sse = (torch.sigmoid(logits) - target).square().flatten(1).sum(1)
+    nll = reconstruction_per_image(logits, target, "mse", log_sigma=math.log(LEGACY_SIGMA))
+    # The dropped constant: D log sigma + (D/2) log 2 pi = (D/2) log pi = 36.6 nats for 8x8.
+    assert torch.allclose(nll - sse, torch.full((5,), 32 * math.log(math.pi), dtype=torch.float64))
+    assert 32 * math.log(math.pi) == pytest.approx(36.63, abs=0.01)
+
+
+def test_the_gaussian_needs_a_sigma() -> None:
+    with pytest.raises(ValueError, match="log_sigma"):
+        reconstruction_per_image(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), "mse")
+
+
+def test_optimal_sigma_is_the_root_mean_squared_error_and_maximises_the_likelihood() -> None:
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randn(16, 1, 8, 8, generator=gen, dtype=torch.float64)
+    target = torch.rand(16, 1, 8, 8, generator=gen, dtype=torch.float64)
+    mse = (torch.sigmoid(logits) - target).square().mean()
+    best = optimal_log_sigma(logits, target)
+    assert float(best.exp()) == pytest.approx(float(mse.sqrt()), rel=1e-12)
+    at_best = reconstruction_sum(logits, target, "mse", log_sigma=best)
+    for delta in (-0.1, -0.01, 0.01, 0.1):
+        assert float(reconstruction_sum(logits, target, "mse", log_sigma=best + delta)) > float(
+            at_best
+        )
+    perfect = optimal_log_sigma(torch.full((2, 1, 2, 2), 30.0), torch.ones(2, 1, 2, 2))
+    assert float(perfect) == pytest.approx(math.log(SIGMA_MIN))  # clamped, not -inf
+
+
+def test_bernoulli_floor_is_the_bce_of_a_perfect_reconstruction() -> None:
+    x = torch.tensor([0.0, 1.0, 0.5, 0.25]).view(1, 1, 2, 2)
+    floor = bernoulli_floor_per_image(x)
+    entropy = math.log(2) - 0.25 * math.log(0.25) - 0.75 * math.log(0.75)
+    assert float(floor) == pytest.approx(entropy)
+    p = x.clamp(1e-7, 1 - 1e-7).double()
+    perfect = reconstruction_per_image(torch.logit(p), x.double(), "bce")
+    assert float(perfect) == pytest.approx(entropy, abs=1e-5)
+    assert float(bernoulli_floor_per_image(torch.tensor([[[[0.0, 1.0]]]]))) == 0.0
+    # Any other prediction costs more: BCE = H(x) + KL(Bern(x) || Bern(p)).
+    worse = reconstruction_per_image(
+        torch.zeros(1, 1, 2, 2, dtype=torch.float64), x.double(), "bce"
+    )
+    assert float(worse) > entropy
 
 
 def test_bce_is_stable_for_huge_logits() -> None:
@@ -121,9 +182,10 @@ def test_loss_terms_combine_recon_beta_kl_and_l1() -> None:
 def test_loss_terms_of_an_autoencoder_have_no_kl() -> None:
     out = _output(variational=False)
     target = torch.rand(4, 1, 4, 4)
-    terms = loss_terms(out, target, recon="mse", beta=4.0)
+    terms = loss_terms(out, target, recon="mse", beta=4.0, log_sigma=-1.5)
     assert float(terms.kl) == 0.0 and float(terms.l1) == 0.0
-    assert torch.allclose(terms.loss, reconstruction_per_image(out.logits, target, "mse").sum())
+    per_image = reconstruction_per_image(out.logits, target, "mse", log_sigma=-1.5)
+    assert torch.allclose(terms.loss, per_image.sum())
 
 
 def test_bits_per_dim_and_active_units() -> None:
@@ -145,16 +207,47 @@ def trained_vae(digits_data):
     return result.model.eval(), digits_data.val_x[:64]
 
 
-def _neg_elbo(model, x: torch.Tensor, samples: int) -> torch.Tensor:
+def _neg_elbo(model, x: torch.Tensor, samples: int, recon: str = "bce") -> torch.Tensor:
     """Analytic KL + Monte-Carlo reconstruction, per image."""
+    log_sigma = model.log_sigma if recon == "mse" else None
     with torch.no_grad():
         mu, logvar = model.encode(x)
         kl = kl_per_dim(mu, logvar).sum(1)
-        recon = torch.zeros(x.shape[0])
+        total = torch.zeros(x.shape[0])
         for _ in range(samples):
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-            recon += reconstruction_per_image(model.decode(z), x, "bce")
-    return recon / samples + kl
+            total += reconstruction_per_image(model.decode(z), x, recon, log_sigma=log_sigma)
+    return total / samples + kl
+
+
+@pytest.fixture(scope="module", params=["gaussian", "binarised"])
+def likelihood_vae(request, digits_data):
+    """A VAE with a true likelihood: Gaussian with learned sigma, or Bernoulli on 0/1 pixels."""
+    extra = {"recon": "mse"} if request.param == "gaussian" else {"binarize": True}
+    config = TrainConfig(
+        hidden=(64,), latent_dim=4, epochs=4, batch_size=64, lr=3e-3, threads=1, **extra
+    )
+    result = fit(config, digits_data)
+    assert result.status == "completed"
+    x = digits_data.val_x[:64]
+    if config.binarize:
+        x = binarize_fixed(x)
+    return result.model.eval(), x, config.recon
+
+
+def test_iwae_is_below_the_negative_elbo_for_true_likelihoods(likelihood_vae) -> None:
+    model, x, recon = likelihood_vae
+    torch.manual_seed(2)
+    neg_elbo = _neg_elbo(model, x, samples=200, recon=recon)
+    iw50 = torch.stack([importance_weighted_nll(model, x, k=50, recon=recon) for _ in range(3)])
+    assert torch.isfinite(iw50).all()
+    assert float(iw50.mean()) < float(neg_elbo.mean())  # -log p(x) <= -ELBO on average
+    if recon == "mse":  # a density: the shared sigma is the model's, and it was learned
+        assert model.sigma is not None and model.sigma < 0.5
+        torch.manual_seed(3)
+        by_default = importance_weighted_nll(model, x, k=5)  # the model's own likelihood
+        torch.manual_seed(3)
+        assert torch.equal(by_default, importance_weighted_nll(model, x, k=5, recon="mse"))
 
 
 def test_iwae_with_one_sample_is_the_elbo_in_expectation(trained_vae) -> None:

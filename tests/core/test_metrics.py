@@ -12,6 +12,8 @@ import torch
 from aevae_core import analysis as A
 from aevae_core import metrics as M
 from aevae_core.config import TrainConfig
+from aevae_core.evaluation import binarize_fixed
+from aevae_core.losses import bernoulli_floor_per_image, importance_weighted_nll
 from aevae_core.models import build_model
 
 SHAPE = (1, 8, 8)
@@ -81,8 +83,12 @@ def test_run_metrics_ae_has_no_variational_terms(data):
     assert m["recon_nats"] == pytest.approx(float(errors.mean()), rel=1e-5)
     assert m["mse_per_pixel"] == pytest.approx(float(A.mse_per_image(model, x).mean()), rel=1e-5)
     assert m["recon_nats"] > 0 and 0 <= m["mse_per_pixel"] <= 1
-    assert m["bits_per_dim"] == pytest.approx(m["recon_nats"] / (64 * math.log(2)))
+    assert m["bits_per_dim"] is None  # an AE has no likelihood of x, so no bits/dim
     assert 0 <= m["knn_accuracy"] <= 1
+    floor = float(bernoulli_floor_per_image(torch.from_numpy(x)).mean())
+    assert m["bce_floor"] == pytest.approx(floor, rel=1e-5) and m["recon_nats"] > floor
+    assert m["likelihood_kind"] == "bce_grey" and m["sigma"] is None
+    assert m["likelihood_note"] == M.likelihood_note(config, None, m["bce_floor"])
 
 
 def test_run_metrics_vae(data):
@@ -90,10 +96,11 @@ def test_run_metrics_vae(data):
     model, config = tiny("vae")
     m = M.run_metrics(model, config, x, y, factors, x[:30], y[:30], iw_k=8, max_images=40)
     assert m["n_images"] == 40 and m["latent_dim"] == 3 and m["iw_images"] == 40
+    assert m["likelihood_images"] == 40
     assert m["kl"] > 0 and m["elbo"] == pytest.approx(-(m["recon_nats"] + m["kl"]))
     assert m["kl"] == pytest.approx(sum(m["kl_per_dim"]))
     assert math.isfinite(m["iw_nll"]) and m["iw_nll"] > 0
-    assert m["bits_per_dim"] == pytest.approx(-m["elbo"] / (64 * math.log(2)))
+    assert m["bits_per_dim"] is None  # BCE on grey pixels: not a likelihood of discrete data
     assert 0 <= m["active_units"] <= 3 and 0 <= m["mig"] <= 1
     again = M.run_metrics(model, config, x, y, factors, x[:30], y[:30], iw_k=8, max_images=40)
     assert again == m  # deterministic by seed
@@ -111,3 +118,58 @@ def test_metric_tables():
     assert kl_row["unit"] == "nats/image" and kl_row["AE"] == "–" and kl_row["VAE"] == "3.00"
     assert rows[2]["VAE"] == "1 of 2"
     assert M.format_metric("mig", float("nan")) == "–"
+
+
+def test_elbo_and_iw_nll_count_the_same_images(data):
+    x, y, factors = data
+    model, config = tiny("vae")
+    m = M.run_metrics(model, config, x, y, None, iw_k=4, max_images=50, iw_max_images=20)
+    assert m["n_images"] == 50 and m["likelihood_images"] == m["iw_images"] == 20
+    only = M.run_metrics(model, config, x[:20], y[:20], None, iw_k=4, iw_max_images=20)
+    for key in ("recon_nats", "kl", "elbo", "iw_nll", "bce_floor"):
+        assert m[key] == pytest.approx(only[key]), key  # the likelihoods used the first 20
+
+
+def test_binarised_vae_has_true_bits_per_dim_on_fixed_binary_images(data):
+    x, y, _ = data
+    torch.manual_seed(0)
+    config = TrainConfig(latent_dim=3, hidden=(16,), binarize=True)
+    model = build_model(config, SHAPE).eval()
+    m = M.run_metrics(model, config, x, y, None, iw_k=8, max_images=40)
+    assert m["bits_per_dim"] == pytest.approx(-m["elbo"] / (64 * math.log(2)))
+    assert m["bce_floor"] is None and m["likelihood_kind"] == "bernoulli"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        iw = importance_weighted_nll(model, binarize_fixed(torch.from_numpy(x[:40])), k=8)
+    assert m["iw_nll"] == pytest.approx(float(iw.mean()), rel=1e-5)
+
+
+def test_gaussian_vae_metrics_use_its_sigma(data):
+    x, y, _ = data
+    torch.manual_seed(0)
+    config = TrainConfig(latent_dim=3, hidden=(16,), recon="mse", sigma=0.25)
+    model = build_model(config, SHAPE).eval()
+    m = M.run_metrics(model, config, x, y, None, iw_k=8, max_images=40)
+    assert m["sigma"] == pytest.approx(0.25) and m["bits_per_dim"] is None
+    assert m["likelihood"] == "Gaussian, σ = 0.25 (fixed)"
+    errors = A.reconstruction_errors(model, x[:40], "mse")  # at z = mu, by the same sigma
+    sse = 64 * A.mse_per_image(model, x[:40])
+    expected = sse / (2 * 0.25**2) + 64 * math.log(0.25) + 32 * math.log(2 * math.pi)
+    assert np.allclose(errors, expected, rtol=1e-4)
+
+
+def test_likelihood_notes_say_what_the_numbers_are():
+    grey = M.likelihood_note(TrainConfig(), floor=13.61)
+    assert "relative score" in grey and "13.6" in grey and "not a likelihood" in grey
+    assert "true likelihoods" in M.likelihood_note(TrainConfig(binarize=True))
+    learned = M.likelihood_note(TrainConfig(recon="mse"), sigma=0.1134)
+    assert "learned" in learned and "0.113" in learned and "no bits/dim" in learned
+    assert "fixed" in M.likelihood_label(TrainConfig(recon="mse", sigma=0.5), 0.5)
+
+
+def test_the_reconstruction_row_says_bce_score_for_grey_pixels():
+    grey = {"recon_nats": 20.0, "latent_dim": 2, "likelihood_kind": "bce_grey"}
+    gauss = {"recon_nats": -80.0, "latent_dim": 2, "likelihood_kind": "gaussian"}
+    assert M.comparison_rows({"A": grey})[0]["metric"] == M.BCE_SCORE_LABEL
+    assert M.comparison_rows({"A": grey, "B": gauss})[0]["metric"] == M.MIXED_RECON_LABEL
+    assert M.comparison_rows({"B": gauss})[0]["metric"] == M.METRIC_LABELS["recon_nats"]
