@@ -29,7 +29,9 @@ from aevae_core.analysis_reports import (  # noqa: F401  (re-exported for the pa
     compression_report,
     embed_image,
     out_of_distribution,
+    pixel_levels,
     resize_images,
+    size_change,
     worst_indices,
 )
 from aevae_core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint

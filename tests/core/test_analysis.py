@@ -236,6 +236,42 @@ def test_compression_report():
     assert A.compression_report((3, 32, 32), 16, 0.0)["psnr_db"] == math.inf
 
 
+def test_compression_counts_the_information_of_the_image_not_one_byte_per_pixel():
+    # 8x8 digits have 17 grey levels: 64 * log2(17) bits = 32.7 bytes, not 64.
+    rep = A.compression_report((1, 8, 8), 32, 0.01, levels=17)
+    assert rep["bits_per_value"] == pytest.approx(4.0875, abs=1e-4)
+    assert rep["image_bytes"] == pytest.approx(64 * math.log2(17) / 8)
+    assert rep["image_bytes"] == pytest.approx(32.70, abs=0.01) and rep["stored_bytes"] == 64
+    # A 32-number float32 code is 128 bytes: 3.9x LARGER than the image, not "0.5x smaller".
+    assert rep["code_bytes_float32"] == 128
+    assert rep["ratio_float32"] == pytest.approx(32.70 / 128, abs=1e-3)
+    assert A.size_change(rep["ratio_float32"]) == "3.9x larger"
+    assert A.size_change(rep["ratio_float16"]) == "2.0x larger"  # 64 B vs 32.7 B
+    small = A.compression_report((1, 8, 8), 2, 0.01, levels=17)
+    assert A.size_change(small["ratio_float32"]) == "4.1x smaller"  # 32.7 B vs 8 B
+    # MNIST: 256 levels, 8 bits, one byte per pixel; sprites: 2 levels, 1 bit per pixel.
+    assert A.compression_report((1, 28, 28), 20, 0.01, levels=256)["image_bytes"] == 784
+    assert A.compression_report((1, 32, 32), 8, 0.01, levels=2)["image_bytes"] == 128
+    assert A.size_change(1.0) == A.size_change(1.04) == "about the same size"
+    assert A.size_change(2.0) == "2.0x smaller" and A.size_change(0.5) == "2.0x larger"
+    with pytest.raises(ValueError, match="levels"):
+        A.compression_report((1, 8, 8), 2, 0.01, levels=1)
+
+
+def test_pixel_levels_of_the_datasets(digits_data):
+    assert A.pixel_levels(digits_data.train_x.numpy()) == 17  # 0..16 / 16
+    x = A.load_split(TrainConfig(dataset="sprites", max_samples=200), "val", 100)[0]
+    assert A.pixel_levels(x) == 2
+    assert A.pixel_levels(np.arange(256, dtype=np.float32) / 255) == 256
+
+
+def test_pixel_levels_of_mnist(shared_data_dir):
+    from aevae_core.data import load_dataset
+
+    data = load_dataset("mnist", data_dir=shared_data_dir, max_samples=1000, download=False)
+    assert A.pixel_levels(data.train_x.numpy()) == 256
+
+
 def test_embed_image_inverts_a_light_canvas_and_resizes():
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[60:220, 130:150] = 0  # a dark vertical stroke on white
