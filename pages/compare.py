@@ -95,12 +95,11 @@ st.caption(
 )
 
 st.subheader("Samples from the prior N(0, I)")
-for col, r in zip(st.columns(len(ready)), ready, strict=True):
-    samples = analysis.prior_samples(models[r["id"]], 16, 1.0, seed=0)
-    col.plotly_chart(
-        mosaic_figure(samples.reshape(2, 8, *samples.shape[1:]), title=names[r["id"]]),
-        key=f"cmp_prior_{r['id']}",
-    )
+# One row of 12 per run (same image size as the first run): readable tiles at any run count.
+samples = [analysis.prior_samples(models[r["id"]], 12, 1.0, seed=0) for r in same_shape]
+st.plotly_chart(
+    mosaic_figure(np.stack(samples), [names[r["id"]] for r in same_shape]), key="cmp_prior"
+)
 st.caption(
     "The classic lesson: decoding random codes gives broken images for an AE (nothing "
     "made its codes look like N(0, I)) and plausible ones for a VAE."

@@ -5,7 +5,7 @@ import streamlit as st
 
 from aevae_core import analysis
 from aevae_core.charts import error_bars, error_histogram, roc_figure
-from aevae_core.figures import mosaic_figure
+from aevae_core.figures import column_chunks, mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.recon_parts import ood_images, ood_label, ood_sources, recon_with_errors
@@ -37,10 +37,12 @@ with tab_recon:
     recons, errors, mses = recon_with_errors(run_id, epoch, which, 1000)
     order = np.argsort(-errors)[:n] if worst else np.arange(min(n, len(errors)))
     grid = np.stack([data["x"][order], recons[order]])
-    st.plotly_chart(
-        mosaic_figure(grid, ["original", "reconstruction"], [str(i) for i in order]),
-        key="recon_grid",
-    )
+    for part, cols in enumerate(column_chunks(len(order))):  # readable tiles: <= 12 a row
+        labels = [str(i) for i in order[cols]]
+        st.plotly_chart(
+            mosaic_figure(grid[:, cols], ["original", "reconstruction"], labels),
+            key="recon_grid" if part == 0 else f"recon_grid_{part}",
+        )
     st.plotly_chart(error_bars(errors[order], indices=order, unit=UNIT), key="recon_errors")
     st.caption(
         f"Error = −log p(x|z) of each image under the model's {config.recon.upper()} "

@@ -236,6 +236,26 @@ def test_compression_report():
     assert A.compression_report((3, 32, 32), 16, 0.0)["psnr_db"] == math.inf
 
 
+def test_manifold_grid_of_an_ae_spans_its_codes_empirical_quantiles():
+    # An AE's codes are not N(0, I): here std 2.4 around (3, -1), as the issue measured.
+    model = tiny_model(variational=False, latent_dim=2)
+    rng = np.random.default_rng(0)
+    codes = (np.array([3.0, -1.0]) + 2.4 * rng.standard_normal((4000, 2))).astype(np.float32)
+    n = 5
+    probs = np.linspace(0.05, 0.95, n)
+    qx, qy = (np.quantile(codes[:, k].astype(np.float64), probs) for k in (0, 1))
+    np.testing.assert_allclose(A.manifold_axis(n, codes=codes[:, 0]), qx, rtol=1e-6)
+    grid = A.manifold_grid(model, n, codes=codes)
+    top_left = A.decode(model, np.array([[qx[0], qy[-1]]], np.float32))[0]
+    bottom_right = A.decode(model, np.array([[qx[-1], qy[0]]], np.float32))[0]
+    np.testing.assert_allclose(grid[0, 0], top_left, atol=1e-6)
+    np.testing.assert_allclose(grid[-1, -1], bottom_right, atol=1e-6)
+    # the grid covers the codes' 5%-95% range (about 3 +- 3.9), not the prior's +-1.64
+    assert qx[0] < 3 - 3.5 and qx[-1] > 3 + 3.5
+    prior = A.manifold_grid(model, n)
+    assert not np.allclose(prior[0, 0], grid[0, 0], atol=1e-3)
+
+
 def test_compression_counts_the_information_of_the_image_not_one_byte_per_pixel():
     # 8x8 digits have 17 grey levels: 64 * log2(17) bits = 32.7 bytes, not 64.
     rep = A.compression_report((1, 8, 8), 32, 0.01, levels=17)
