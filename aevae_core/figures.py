@@ -124,7 +124,7 @@ def image_grid(
     fig.update_layout(
         title=title,
         height=max(height or 0, mosaic.shape[0] + top),
-        margin={"l": 0, "r": 0, "t": top, "b": 0},
+        margin={"l": 0, "r": 0, "t": top, "b": 0, "pad": 0},
     )
     return fig
 
@@ -204,21 +204,25 @@ def mosaic_figure(
     mosaic = tile(_enlarge(grid.reshape(r * s, c, h, w), k), s, pad)
     fig = _png_figure(mosaic, (th, tw), kind)
     fig.update_xaxes(
-        showgrid=False, zeroline=False, title_text=x_title, showticklabels=col_labels is not None,
+        showgrid=False, zeroline=False, ticks="", title_text=x_title,
+        showticklabels=col_labels is not None,
         tickvals=[j * (tw + pad) + tw / 2 for j in range(s)], ticktext=list(col_labels or []),
     )  # fmt: skip
     fig.update_yaxes(
-        showgrid=False, zeroline=False, title_text=y_title, showticklabels=row_labels is not None,
+        showgrid=False, zeroline=False, ticks="", title_text=y_title,
+        showticklabels=row_labels is not None,
         tickvals=[i * (th + pad) + th / 2 for i in range(r)], ticktext=list(row_labels or []),
         scaleanchor="x",
     )  # fmt: skip
-    left = 60 if row_labels is not None or y_title else 0
-    bottom = 40 if col_labels is not None or x_title else 0
+    # Margins big enough for the labels: were Plotly to grow them (automargin), the mosaic
+    # would shrink below 1:1. pad 0: Streamlit's theme pads the plot area by 8 px.
+    left = (60 if row_labels is not None else 0) + (25 if y_title else 0)
+    bottom = (30 if col_labels is not None else 0) + (30 if x_title else 0)
     top = 30 if title else 5
     fig.update_layout(
         title=title,
         height=height or mosaic.shape[0] + top + bottom,
-        margin={"l": left, "r": 0, "t": top, "b": bottom},
+        margin={"l": left, "r": 0, "t": top, "b": bottom, "pad": 0},
     )
     return fig
 

@@ -90,7 +90,7 @@ def test_traversal_figure_is_a_labelled_png_mosaic():
     assert fig.data[0].zsmooth is False
     first = (np.clip(grid[0, 0, 0], 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(np.asarray(png)[:64, :64], first.repeat(8, 0).repeat(8, 1))
-    assert fig.layout.height == 3 * 66 - 2 + 5 + 40  # the mosaic's pixels, plus margins
+    assert fig.layout.height == 3 * 66 - 2 + 5 + 60  # the mosaic's pixels, plus margins
 
 
 @pytest.mark.parametrize(("side", "tile"), [(8, 64), (28, 84), (32, 64), (64, 64)])
