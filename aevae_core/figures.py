@@ -172,10 +172,10 @@ def _png_uri(mosaic: np.ndarray) -> str:
 
 def _png_figure(mosaic: np.ndarray, tile_hw: tuple[int, int], kind: str) -> go.Figure:
     """The mosaic as one ``go.Image`` (a PNG, far smaller and faster than a JSON array), in
-    screen pixels, never smoothed; ``layout.meta`` says the tile size (the browser test
-    measures it)."""
+    screen pixels, never smoothed; ``layout.meta`` gives the tile and mosaic sizes (the
+    browser test measures the drawn tiles with them)."""
     fig = go.Figure(go.Image(source=_png_uri(mosaic), hoverinfo="skip", zsmooth=False))
-    fig.update_layout(meta={"kind": kind, "tile": list(tile_hw)})
+    fig.update_layout(meta={"kind": kind, "tile": list(tile_hw), "size": list(mosaic.shape[:2])})
     return fig
 
 

@@ -86,7 +86,7 @@ def test_traversal_figure_is_a_labelled_png_mosaic():
     # PNG is drawn 1:1 and a tile's pixels are sharp 8x8 squares.
     png = png_of(fig)
     assert png.size == (7 * 66 - 2, 3 * 66 - 2)
-    assert fig.layout.meta == {"kind": "mosaic", "tile": [64, 64]}
+    assert fig.layout.meta == {"kind": "mosaic", "tile": [64, 64], "size": [3 * 66 - 2, 7 * 66 - 2]}
     assert fig.data[0].zsmooth is False
     first = (np.clip(grid[0, 0, 0], 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(np.asarray(png)[:64, :64], first.repeat(8, 0).repeat(8, 1))
@@ -102,7 +102,7 @@ def test_tiles_are_enlarged_to_at_least_60_px(side, tile):
 def test_manifold_cells_touch_and_image_grid_keeps_its_tiles():
     fig = F.manifold_figure(np.zeros((15, 15, 1, 8, 8), np.float32))
     assert png_of(fig).size == (15 * 40, 15 * 40)
-    assert fig.layout.meta == {"kind": "manifold", "tile": [40, 40]}
+    assert fig.layout.meta == {"kind": "manifold", "tile": [40, 40], "size": [600, 600]}
     grid = F.image_grid(np.zeros((16, 1, 8, 8), np.uint8), ncols=8, height=50)
     assert png_of(grid).size == (8 * 66 - 2, 2 * 66 - 2) and grid.layout.height == 130
 
