@@ -235,9 +235,9 @@ def column_chunks(n: int, max_cols: int = MAX_COLS) -> list[slice]:
 
 
 def manifold_figure(grid: np.ndarray, *, height: int | None = None) -> go.Figure:
-    """A decoded 2-D manifold (n, n, C, H, W): touching cells of at least
-    ``MANIFOLD_CELL_PX`` screen pixels (Kingma & Welling 2014, fig. 4)."""
-    return mosaic_figure(grid, height=height, pad=0, min_tile_px=MANIFOLD_CELL_PX, kind="manifold")
+    """A decoded 2-D manifold (n, n, C, H, W): cells of at least ``MANIFOLD_CELL_PX`` screen
+    pixels, 1 px apart (Kingma & Welling 2014, fig. 4)."""
+    return mosaic_figure(grid, height=height, pad=1, min_tile_px=MANIFOLD_CELL_PX, kind="manifold")
 
 
 def traversal_figure(

@@ -155,6 +155,7 @@ with tab_compress:
         f"{rep['image_bytes']:,.1f} bytes",
         f"{rep['n_values']:,} values × {rep['bits_per_value']:.2f} bits",
         delta_color="off",
+        delta_arrow="off",
         help=f"{rep['levels']} distinct pixel levels → log2({rep['levels']}) = "
         f"{rep['bits_per_value']:.2f} bits per value; stored as {rep['stored_bytes']:,} bytes "
         "(one byte per value).",
@@ -165,6 +166,7 @@ with tab_compress:
             f"{rep[f'code_bytes_float{bits}']:,} bytes",
             analysis.size_change(rep[f"ratio_float{bits}"]),
             delta_color="off",
+            delta_arrow="off",
             help=f"{m.latent_dim} numbers × {bits // 8} bytes; compared with the image's "
             f"{rep['image_bytes']:,.1f} bytes.",
         )

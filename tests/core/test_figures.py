@@ -101,8 +101,8 @@ def test_tiles_are_enlarged_to_at_least_60_px(side, tile):
 
 def test_manifold_cells_touch_and_image_grid_keeps_its_tiles():
     fig = F.manifold_figure(np.zeros((15, 15, 1, 8, 8), np.float32))
-    assert png_of(fig).size == (15 * 40, 15 * 40)
-    assert fig.layout.meta == {"kind": "manifold", "tile": [40, 40], "size": [600, 600]}
+    assert png_of(fig).size == (15 * 41 - 1, 15 * 41 - 1)
+    assert fig.layout.meta == {"kind": "manifold", "tile": [40, 40], "size": [614, 614]}
     grid = F.image_grid(np.zeros((16, 1, 8, 8), np.uint8), ncols=8, height=50)
     assert png_of(grid).size == (8 * 66 - 2, 2 * 66 - 2) and grid.layout.height == 130
 
