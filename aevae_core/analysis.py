@@ -29,7 +29,9 @@ from aevae_core.analysis_reports import (  # noqa: F401  (re-exported for the pa
     compression_report,
     embed_image,
     out_of_distribution,
+    pixel_levels,
     resize_images,
+    size_change,
     worst_indices,
 )
 from aevae_core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
@@ -349,9 +351,15 @@ def prior_samples(
     return decode(model, prior_codes(n, model.latent_dim, temperature, seed))
 
 
-def manifold_axis(n: int = 15, low: float = 0.05, high: float = 0.95) -> np.ndarray:
-    """Phi^-1 of n evenly spaced probabilities: the grid values of ``manifold_grid``."""
-    return np.array([NormalDist().inv_cdf(p) for p in np.linspace(low, high, n)], np.float32)
+def manifold_axis(
+    n: int = 15, low: float = 0.05, high: float = 0.95, codes: np.ndarray | None = None
+) -> np.ndarray:
+    """The grid values of ``manifold_grid`` at n evenly spaced probabilities p: Phi^-1(p),
+    the N(0, 1) prior's quantiles, or with ``codes`` (N,) their empirical quantiles."""
+    probs = np.linspace(low, high, n)
+    if codes is not None:
+        return np.quantile(np.asarray(codes, np.float64), probs).astype(np.float32)
+    return np.array([NormalDist().inv_cdf(p) for p in probs], np.float32)
 
 
 def manifold_grid(
@@ -362,23 +370,28 @@ def manifold_grid(
     *,
     loc: tuple[float, float] = (0.0, 0.0),
     scale: tuple[float, float] = (1.0, 1.0),
+    codes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Decode z on a grid of N(0, 1) quantiles (Kingma & Welling 2014, fig. 4): (n, n, C, H, W).
+    """Decode z on a grid of quantiles (Kingma & Welling 2014, fig. 4): (n, n, C, H, W).
 
     Column j sets z[dims[0]] = loc[0] + scale[0] * q_j, row i sets z[dims[1]] = loc[1] +
     scale[1] * q_(n-1-i), so the top-left image has the lowest x and the highest y, as in a
-    scatter plot. Other dimensions stay at ``base`` (default 0). An AE has no prior: pass the
-    codes' mean as ``loc`` and their std as ``scale``.
-    """
+    scatter plot; other dimensions stay at ``base`` (default 0). q: N(0, 1) quantiles (a
+    VAE's prior), or for an AE, whose codes are not N(0, I), its ``codes``' (N, D) empirical
+    quantiles per dimension (then loc and scale are ignored)."""
     d = model.latent_dim
     if d < 2 or dims[0] == dims[1] or not all(0 <= k < d for k in dims):
         raise ValueError(f"manifold_grid needs two different dimensions of {d}, got {dims}")
-    q = manifold_axis(n)
+    if codes is not None:
+        qx, qy = (manifold_axis(n, codes=np.asarray(codes).reshape(-1, d)[:, k]) for k in dims)
+    else:
+        q = manifold_axis(n)
+        qx, qy = loc[0] + scale[0] * q, loc[1] + scale[1] * q
     z = np.zeros((n, n, d), np.float32)
     if base is not None:
         z[:] = np.asarray(base, np.float32).reshape(-1)
-    z[:, :, dims[0]] = loc[0] + scale[0] * q[None, :]
-    z[:, :, dims[1]] = loc[1] + scale[1] * q[::-1, None]
+    z[:, :, dims[0]] = qx[None, :]
+    z[:, :, dims[1]] = qy[::-1, None]
     return decode(model, z.reshape(-1, d)).reshape(n, n, *model.shape)
 
 

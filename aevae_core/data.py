@@ -30,6 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aevae_core.sprites import (  # noqa: F401  (re-exported: callers import them from here)
+    ROTATION_PERIODS,
+    SPRITE_FACTOR_INFO,
+    SPRITE_FACTORS,
+    SPRITE_SHAPES,
+    generate_sprites,
+    render_sprites,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -76,7 +85,7 @@ _REGISTRY = {  # name: (title, shape, size, download, description)
                "Tiny 8x8 handwritten digits bundled with scikit-learn; trains in seconds."),
     "sprites": ("Sprites (shapes)", (1, 32, 32), 20000, False,
                 "Generated squares, ellipses and triangles with known shape, scale, "
-                "rotation and position."),
+                "rotation (within each shape's symmetry period) and position."),
     "mnist": ("MNIST", (1, 28, 28), 70000, True,
               "The classic 28x28 handwritten digits, 0 to 9."),
     "fashion-mnist": ("Fashion-MNIST", (1, 28, 28), 70000, True,
@@ -92,9 +101,6 @@ DATASET_INFO: dict[str, dict] = {
     name: dict(zip(("title", "shape", "size", "download", "description"), row, strict=True))
     for name, row in _REGISTRY.items()
 }
-SPRITE_SHAPES = ["square", "ellipse", "triangle"]
-SPRITE_FACTORS = ["shape", "scale", "rotation", "x", "y"]
-_SPRITE_HALF_SIZE = 0.18  # object half-size as a fraction of the image, times scale
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _MNIST_LIKE = {  # name: (torchvision class = folder name, class names)
@@ -223,64 +229,6 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     x.setflags(write=False)
     y.setflags(write=False)
     return x, y
-
-
-# ----------------------------------------------------------------------------- sprites
-
-
-def generate_sprites(
-    n: int = 20000, *, seed: int = 0, size: int = 32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """dSprites-style shapes: images float32 (n,1,size,size) in {0,1}, factors float32 (n,5).
-
-    Factor columns: shape (0=square, 1=ellipse, 2=triangle, as float), scale in [0.5, 1],
-    rotation in [0, 2*pi) radians, x and y (centre column/row as a fraction of the image,
-    in [0.2, 0.8]). Factors are drawn row by row, so the first k of n equal those of k.
-    """
-    if int(n) < 1 or int(size) < 4:
-        raise DatasetError(f"generate_sprites needs n >= 1 and size >= 4, got {n} and {size}.")
-    u = torch.rand(int(n), 5, generator=torch.Generator().manual_seed(seed))
-    low = torch.tensor([0.0, 0.5, 0.0, 0.2, 0.2])
-    factors = low + u * torch.tensor([3.0, 0.5, 2 * math.pi, 0.6, 0.6])
-    factors[:, 0] = factors[:, 0].floor().clamp(max=2)
-    return render_sprites(factors, size=int(size)), factors
-
-
-def render_sprites(factors: torch.Tensor, *, size: int = 32, chunk: int = 2000) -> torch.Tensor:
-    """Rasterise factor rows (shape, scale, rotation, x, y) to (n,1,size,size) float32.
-
-    Each pixel centre is moved into the shape's rotated local frame (u, v) and tested
-    against the shape's implicit inside-function, vectorised over a chunk of images.
-    """
-    factors = factors.to(torch.float32)
-    images = torch.zeros(len(factors), 1, size, size)
-    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    grid_x, grid_y = centres.view(1, 1, size), centres.view(1, size, 1)
-    for start in range(0, len(factors), chunk):
-        block, out = factors[start : start + chunk], images[start : start + chunk, 0]
-        for kind in range(len(SPRITE_SHAPES)):  # test each image against its own shape only
-            rows = (block[:, 0] == kind).nonzero().squeeze(1)
-            _, scale, rotation, x, y = block[rows, :, None, None].unbind(1)
-            dx, dy, cos, sin = grid_x - x, grid_y - y, rotation.cos(), rotation.sin()
-            out[rows] = _inside(
-                kind, cos * dx + sin * dy, cos * dy - sin * dx, _SPRITE_HALF_SIZE * scale
-            ).float()
-    return images
-
-
-_TRIANGLE_NORMALS = [(math.cos(math.radians(d)), math.sin(math.radians(d))) for d in (90, 210, 330)]
-
-
-def _inside(kind: int, u: torch.Tensor, v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Implicit inside-test in the shape's local frame (u, v); s is the half-size."""
-    if kind == 0:  # square
-        return torch.maximum(u.abs(), v.abs()) <= s
-    if kind == 1:  # ellipse, minor axis 0.6 of the major
-        return (u / s) ** 2 + (v / (0.6 * s)) ** 2 <= 1
-    # equilateral triangle, circumradius 1.3 s (an area like the other shapes): inside all
-    # three edge half-planes n.(u, v) <= inradius = 0.65 s, edge normals at 90/210/330 deg
-    tests = [u * a + v * b <= 0.65 * s for a, b in _TRIANGLE_NORMALS]
-    return functools.reduce(torch.logical_and, tests)
 
 
 # ----------------------------------------------------------------------------- MNIST-like

@@ -138,23 +138,20 @@ def tile(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
 def image_grid(
     images: np.ndarray, *, ncols: int = 8, title: str | None = None, height: int | None = None
 ) -> go.Figure:
-    """A mosaic of images (N, C, H, W), uint8 or float in [0, 1], as one Plotly image."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
-    mosaic = tile(images, ncols)
-    if mosaic.shape[2] == 1:
-        fig = go.Figure(go.Heatmap(z=mosaic[::-1, :, 0], colorscale="gray", showscale=False,
-                                   hoverinfo="skip"))  # fmt: skip
-        fig.update_yaxes(scaleanchor="x")
-    else:
-        fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+    """A mosaic of images (N, C, H, W), uint8 or float in [0, 1], ``ncols`` to a row: the
+    same readable PNG mosaic as ``mosaic_figure``; ``height`` is a minimum (tiles are never
+    drawn smaller than ``TILE_PX``)."""
+    images = _to_uint8(images)
+    k = upscale_factor(*images.shape[2:])
+    mosaic = tile(_enlarge(images, k), ncols, GAP_PX)
+    top = 30 if title else 0
+    fig = _png_figure(mosaic, (k * images.shape[2], k * images.shape[3]), "mosaic")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(
         title=title,
-        height=height or max(120, int(260 * mosaic.shape[0] / max(mosaic.shape[1], 1)) + 40),
-        margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
+        height=max(height or 0, mosaic.shape[0] + top),
+        margin={"l": 0, "r": 0, "t": top, "b": 0, "pad": 0},
     )
     return fig
 
@@ -170,19 +167,43 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _png_uri(mosaic: np.ndarray, upscale: int) -> str:
-    """(H, W, C) uint8 -> a PNG data URI, enlarged by nearest neighbour so pixels stay sharp."""
+# Readable tiles: every image is enlarged by an integer factor (nearest neighbour, so pixels
+# stay sharp squares) to at least TILE_PX screen pixels (64 for 8x8 digits and 32x32 images,
+# 84 for 28x28), MANIFOLD_CELL_PX for a manifold's cells; the figure is as tall as the
+# enlarged mosaic, so the browser draws it 1:1. Plotly's content width on a 1366x768 screen
+# with the sidebar open is 906 px: MAX_COLS columns of 64 px (+ 60 px of row labels) fit.
+TILE_PX, MANIFOLD_CELL_PX, GAP_PX, MAX_COLS = 60, 40, 2, 12
+
+
+def upscale_factor(h: int, w: int, min_px: int = TILE_PX) -> int:
+    """The integer enlargement that makes an h x w image at least ``min_px`` wide and tall."""
+    return max(1, math.ceil(min_px / max(h, w)))
+
+
+def _enlarge(images: np.ndarray, k: int) -> np.ndarray:
+    return images if k == 1 else images.repeat(k, axis=2).repeat(k, axis=3)
+
+
+def _png_uri(mosaic: np.ndarray) -> str:
+    """(H, W, C) uint8 -> a PNG data URI."""
     import base64
     import io
 
     from PIL import Image
 
-    if upscale > 1:
-        mosaic = mosaic.repeat(upscale, axis=0).repeat(upscale, axis=1)
     img = Image.fromarray(mosaic[:, :, 0] if mosaic.shape[2] == 1 else mosaic)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _png_figure(mosaic: np.ndarray, tile_hw: tuple[int, int], kind: str) -> go.Figure:
+    """The mosaic as one ``go.Image`` (a PNG, far smaller and faster than a JSON array), in
+    screen pixels, never smoothed; ``layout.meta`` gives the tile and mosaic sizes (the
+    browser test measures the drawn tiles with them)."""
+    fig = go.Figure(go.Image(source=_png_uri(mosaic), hoverinfo="skip", zsmooth=False))
+    fig.update_layout(meta={"kind": kind, "tile": list(tile_hw), "size": list(mosaic.shape[:2])})
+    return fig
 
 
 def mosaic_figure(
@@ -194,38 +215,56 @@ def mosaic_figure(
     x_title: str | None = None,
     y_title: str | None = None,
     height: int | None = None,
-    pad: int = 1,
+    pad: int = GAP_PX,
+    min_tile_px: int = TILE_PX,
+    kind: str = "mosaic",
 ) -> go.Figure:
-    """Images (R, S, C, H, W) as one labelled mosaic: R rows of S images.
-
-    The mosaic travels as a PNG (``go.Image(source=...)``), far smaller and faster than a
-    JSON array; axes are in the mosaic's pixels, with one tick label per row and column.
+    """Images (R, S, C, H, W) as one labelled mosaic: R rows of S images, ``pad`` screen
+    pixels apart, each enlarged to at least ``min_tile_px``; axes are in the mosaic's
+    (screen) pixels, with one tick label per row and column. Keep S <= ``MAX_COLS`` (split
+    longer rows with ``column_chunks``) so the tiles keep their size on a laptop screen.
     """
     grid = _to_uint8(grid)
     r, s, c, h, w = grid.shape
-    mosaic = tile(grid.reshape(r * s, c, h, w), s, pad)
-    upscale = int(min(8, max(1, math.ceil(400 / mosaic.shape[1]))))
-    fig = go.Figure(
-        go.Image(source=_png_uri(mosaic, upscale), dx=1 / upscale, dy=1 / upscale,
-                 hoverinfo="skip")
-    )  # fmt: skip
+    k = upscale_factor(h, w, min_tile_px)
+    th, tw = k * h, k * w
+    mosaic = tile(_enlarge(grid.reshape(r * s, c, h, w), k), s, pad)
+    fig = _png_figure(mosaic, (th, tw), kind)
     fig.update_xaxes(
-        showgrid=False, zeroline=False, title_text=x_title, showticklabels=col_labels is not None,
-        tickvals=[j * (w + pad) + w / 2 for j in range(s)], ticktext=list(col_labels or []),
+        showgrid=False, zeroline=False, ticks="", title_text=x_title,
+        showticklabels=col_labels is not None,
+        tickvals=[j * (tw + pad) + tw / 2 for j in range(s)], ticktext=list(col_labels or []),
     )  # fmt: skip
     fig.update_yaxes(
-        showgrid=False, zeroline=False, title_text=y_title, showticklabels=row_labels is not None,
-        tickvals=[i * (h + pad) + h / 2 for i in range(r)], ticktext=list(row_labels or []),
+        showgrid=False, zeroline=False, ticks="", title_text=y_title,
+        showticklabels=row_labels is not None,
+        tickvals=[i * (th + pad) + th / 2 for i in range(r)], ticktext=list(row_labels or []),
         scaleanchor="x",
     )  # fmt: skip
-    left = 60 if row_labels is not None or y_title else 0
-    bottom = 40 if col_labels is not None or x_title else 0
+    # Margins big enough for the labels: were Plotly to grow them (automargin), the mosaic
+    # would shrink below 1:1. pad 0: Streamlit's theme pads the plot area by 8 px.
+    left = (60 if row_labels is not None else 0) + (25 if y_title else 0)
+    bottom = (30 if col_labels is not None else 0) + (30 if x_title else 0)
+    top = 30 if title else 5
     fig.update_layout(
         title=title,
-        height=height or max(140, int(420 * mosaic.shape[0] / max(mosaic.shape[1], 1)) + 60),
-        margin={"l": left, "r": 0, "t": 30 if title else 5, "b": bottom},
+        height=height or mosaic.shape[0] + top + bottom,
+        margin={"l": left, "r": 0, "t": top, "b": bottom, "pad": 0},
     )
     return fig
+
+
+def column_chunks(n: int, max_cols: int = MAX_COLS) -> list[slice]:
+    """Split n columns into the fewest near-equal runs of at most ``max_cols`` (16 -> 8 + 8)."""
+    parts = max(1, math.ceil(n / max_cols))
+    size = math.ceil(n / parts)
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def manifold_figure(grid: np.ndarray, *, height: int | None = None) -> go.Figure:
+    """A decoded 2-D manifold (n, n, C, H, W): cells of at least ``MANIFOLD_CELL_PX`` screen
+    pixels, 1 px apart (Kingma & Welling 2014, fig. 4)."""
+    return mosaic_figure(grid, height=height, pad=1, min_tile_px=MANIFOLD_CELL_PX, kind="manifold")
 
 
 def traversal_figure(

@@ -115,14 +115,15 @@ st.caption(
 )
 
 st.subheader("Samples from the prior N(0, I)", anchor="prior")
-for col, r in zip(st.columns(len(ready)), ready, strict=True):
-    samples = analysis.prior_samples(models[r["id"]], 16, 1.0, seed=0)
-    col.plotly_chart(
-        mosaic_figure(samples.reshape(2, 8, *samples.shape[1:]), title=names[r["id"]]),
-        key=f"cmp_prior_{r['id']}",
-    )
-    gap = prior_distance(r["id"], r["last_epoch"])
-    col.caption(f"Median distance of 500 samples to the nearest training image: {gap:.2f}")
+# One row of 12 per run (same image size as the first run): readable tiles at any run count.
+samples = [analysis.prior_samples(models[r["id"]], 12, 1.0, seed=0) for r in same_shape]
+st.plotly_chart(
+    mosaic_figure(np.stack(samples), [names[r["id"]] for r in same_shape]), key="cmp_prior"
+)
+st.caption(
+    "Median distance of 500 prior samples to their nearest training image: "
+    + "; ".join(f"{names[r['id']]} {prior_distance(r['id'], r['last_epoch']):.2f}" for r in ready)
+)
 st.caption(
     "A VAE is trained so that codes drawn from N(0, I) land among its training codes; an "
     "AE is not. With a few latent dimensions (e.g. 8 on digits) the AE's samples fall into "

@@ -18,35 +18,78 @@ with left:
     st.subheader("Autoencoder (AE)")
     st.markdown(
         "An encoder $f$ maps an image $x$ to a code $z = f(x)$ and a decoder $g$ maps it "
-        "back. Training minimises the **reconstruction error**, optionally with a penalty "
-        "on the code size (sparse AE) and L2 weight decay:"
+        "back. Training minimises the **reconstruction term** of the decoder's likelihood "
+        "$p(x \\mid z)$ (below; Bernoulli by default), optionally plus an L1 penalty on "
+        "the code (a sparse AE) and L2 weight decay on the weights $\\theta$:"
     )
-    st.latex(r"\mathcal{L}_{AE} = \lVert x - g(f(x)) \rVert^2 \;+\; \lambda \lVert z \rVert_1")
+    st.latex(
+        r"\mathcal{L}_{AE} = -\log p\big(x \mid z = f(x)\big) \;+\; \lambda_1 \lVert z "
+        r"\rVert_1 \;+\; \tfrac{\lambda_2}{2} \lVert \theta \rVert^2"
+    )
     st.markdown(
         "Nothing forces the codes to fill the space evenly, so decoding a random point "
-        "often gives garbage: the AE's latent space has *holes*."
+        "can give garbage: the AE's latent space has *holes*. An AE has no prior, so it "
+        "has no ELBO or likelihood of its own: its pages show the reconstruction error."
     )
 with right:
     st.subheader("Variational autoencoder (VAE)")
     st.markdown(
         "The encoder outputs a distribution $q(z\\mid x) = \\mathcal{N}(\\mu, \\sigma^2)$; "
         "a code is *sampled* with the reparameterisation $z = \\mu + \\sigma \\odot "
-        "\\epsilon$, $\\epsilon \\sim \\mathcal{N}(0, I)$. Training maximises the "
-        "**evidence lower bound** (ELBO, below). With $\\beta = 1$ it is a true lower bound "
-        "on $\\log p(x)$. The KL term has a closed form for Gaussians, "
-        "$\\tfrac12\\sum_j(\\mu_j^2 + \\sigma_j^2 - 1 - \\log\\sigma_j^2)$, and pulls every "
-        "code towards the prior, so samples $z \\sim \\mathcal{N}(0, I)$ decode to "
-        "plausible images. **β** trades the two terms: β > 1 gives a smoother, more "
-        "disentangled space but blurrier reconstructions; too large and the posterior "
-        "*collapses* (the code carries no information)."
+        "\\epsilon$, $\\epsilon \\sim \\mathcal{N}(0, I)$. The **evidence lower bound** "
+        "(ELBO, below) is a lower bound on $\\log p(x)$ whenever $p(x\\mid z)$ is a true "
+        "likelihood (see the decoder's likelihood below). Its KL term has a closed form for "
+        "Gaussians, $\\tfrac12\\sum_j(\\mu_j^2 + \\sigma_j^2 - 1 - \\log\\sigma_j^2)$ "
+        "(Kingma & Welling 2014, App. B), and pulls every code towards the prior, so samples "
+        "$z \\sim \\mathcal{N}(0, I)$ decode to plausible images. Training minimises the "
+        "β-weighted loss (Higgins et al. 2017): β > 1 pushes harder towards the prior, with "
+        "blurrier reconstructions; too large and the posterior *collapses* (the code "
+        "carries no information). β > 1 can make the codes more *disentangled* (one factor "
+        "per dimension, measured by MIG on sprites), but nothing guarantees it: without "
+        "supervision or other inductive biases, disentanglement is not identifiable "
+        "(Locatello et al. 2019)."
     )
 
 # Full width: inside a column the two underbraces overflow on a laptop screen.
 st.latex(
     r"\mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)]}"
-    r"_{\text{reconstruction}} \;-\; \beta\,\underbrace{\mathrm{KL}\big(q(z\mid x)"
-    r"\,\Vert\,\mathcal{N}(0, I)\big)}_{\text{regulariser}}"
+    r"_{\text{reconstruction}} \;-\; \underbrace{\mathrm{KL}\big(q(z\mid x)"
+    r"\,\Vert\,\mathcal{N}(0, I)\big)}_{\text{regulariser}} \;\le\; \log p(x)"
 )
+st.latex(
+    r"\mathcal{L}_\beta(x) = -\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)] \;+\; \beta\,"
+    r"\mathrm{KL}\big(q(z\mid x)\,\Vert\,\mathcal{N}(0, I)\big)"
+)
+st.caption(
+    "β only weights the training loss (with KL warm-up it ramps up from 0); the ELBO, "
+    "IW-NLL and bits/dim the pages report always use β = 1. Units: nats per image (sum "
+    "over pixels, mean over images)."
+)
+
+st.subheader("The decoder's likelihood p(x | z)")
+bern, gauss = st.columns(2, gap="large")
+with bern:
+    st.markdown(
+        "**Bernoulli** (BCE, the default): the decoder outputs a probability $p_i$ per "
+        "pixel and $-\\log p(x\\mid z) = \\sum_i \\mathrm{BCE}(x_i, p_i)$. With **binarise** "
+        "on, training sees a fresh 0/1 sample of each image at every step and evaluation "
+        "one fixed sample: the numbers are then true likelihoods, and bits/dim = NLL / "
+        "(D ln 2), with D pixel values, compares with the literature. On grey pixels "
+        "(42% of the 8x8 digits' pixels are neither 0 nor 1) BCE is a cross-entropy, not "
+        "a likelihood: even a perfect reconstruction costs $\\sum_i H(x_i)$ (13.6 nats on "
+        "digits, 45.7 on MNIST). It is then a **relative score**: compare runs on the same "
+        "data, with no bits/dim."
+    )
+with gauss:
+    st.markdown(
+        "**Gaussian** (MSE): $p(x\\mid z) = \\mathcal{N}(x;\\, \\hat x, \\sigma^2 I)$ with "
+        "one shared $\\sigma$, so $-\\log p(x\\mid z) = \\tfrac{\\lVert x - \\hat x\\rVert^2}"
+        "{2\\sigma^2} + D \\log \\sigma + \\tfrac{D}{2}\\log 2\\pi$, normaliser included. "
+        "$\\sigma$ is learned ($\\sigma$ = 0 in the form: the σ-VAE of Rybkin, Daniilidis & "
+        "Levine 2021) or fixed, and shown with the results. It is a density: its nats can "
+        "be negative and it has no bits/dim. A fixed small σ weights the reconstruction "
+        "heavily against the KL; a large one invites posterior collapse."
+    )
 
 st.divider()
 st.subheader("Quick start")

@@ -6,7 +6,8 @@ import streamlit as st
 
 from aevae_core import analysis, projection
 from aevae_core.charts import kl_bar
-from aevae_core.figures import image_figure, latent_scatter, mosaic_figure
+from aevae_core.data import SPRITE_FACTOR_INFO as FACTOR_INFO
+from aevae_core.figures import image_figure, latent_scatter, manifold_figure, mosaic_figure
 from pages.ui.common import store
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
@@ -27,7 +28,13 @@ method = ready_method([run_id], method, D)  # PCA while UMAP / t-SNE fit in the 
 n_points = c2.select_slider("Images", [500, 1000, 2000, 5000, 10_000], 2000, key="latent_n")
 val = split(run_id, "val", n_points)
 color_options = (["label"] if val["y"] is not None else []) + list(val["factor_names"])
-color_by = c3.selectbox("Colour by", color_options or ["nothing"], key="latent_color")
+color_by = c3.selectbox(
+    "Colour by",
+    color_options or ["nothing"],
+    key="latent_color",
+    help=" ".join(f"**{k}**: {v}" for k, v in FACTOR_INFO.items() if k in val["factor_names"])
+    or None,
+)
 mu = codes(run_id, epoch, "val", n_points)
 
 
@@ -69,10 +76,19 @@ with right:
         st.caption(f"Image {i}: code " + ", ".join(f"{v:.2f}" for v in mu[i][:8]))
     else:
         st.info("Click a point to see its image and what the decoder makes of its code.")
-    if D == 2:
-        st.markdown("**Manifold** (decoded grid over the prior's quantiles)")
-        grid = analysis.manifold_grid(m, 15)
-        st.plotly_chart(mosaic_figure(grid, height=380), key="latent_manifold")
+
+if D == 2:  # full width: 15 cells of at least 40 px do not fit in a column
+    st.subheader("Manifold: the decoder on a 15 x 15 grid of codes")
+    st.caption(
+        "Grid values: the 5% to 95% quantiles of the prior N(0, 1) on each axis, where a "
+        "VAE's codes should lie (Kingma & Welling 2014, fig. 4)."
+        if m.variational
+        else "Grid values: the 5% to 95% quantiles of this AE's own codes on each axis. An "
+        "AE has no prior, and its codes are not N(0, I): a grid over N(0, 1) quantiles "
+        "would show only the middle (or miss) its cloud."
+    )
+    grid = analysis.manifold_grid(m, 15, codes=None if m.variational else mu)
+    st.plotly_chart(manifold_figure(grid), key="latent_manifold")
 
 kl = kl_per_dim(run_id, epoch)
 if kl is not None:

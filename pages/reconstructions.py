@@ -5,7 +5,7 @@ import streamlit as st
 
 from aevae_core import analysis
 from aevae_core.charts import error_bars, error_histogram, roc_figure
-from aevae_core.figures import mosaic_figure
+from aevae_core.figures import column_chunks, mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.lesson import lesson_banner
@@ -51,10 +51,12 @@ with tab_recon:
     recons, errors, mses = recon_with_errors(run_id, epoch, which, 1000)
     order = np.argsort(-errors)[:n] if worst else np.arange(min(n, len(errors)))
     grid = np.stack([data["x"][order], recons[order]])
-    st.plotly_chart(
-        mosaic_figure(grid, ["original", "reconstruction"], [str(i) for i in order]),
-        key="recon_grid",
-    )
+    for part, cols in enumerate(column_chunks(len(order))):  # readable tiles: <= 12 a row
+        labels = [str(i) for i in order[cols]]
+        st.plotly_chart(
+            mosaic_figure(grid[:, cols], ["original", "reconstruction"], labels),
+            key="recon_grid" if part == 0 else f"recon_grid_{part}",
+        )
     st.plotly_chart(error_bars(errors[order], indices=order, unit=UNIT), key="recon_errors")
     what, note = error_meaning(config, m.sigma, data["x"])
     st.caption(
@@ -157,25 +159,40 @@ with tab_anomaly:
 
 with tab_compress:
     mse = float(recon_with_errors(run_id, epoch, "val", 1000)[2].mean())
-    rep = analysis.compression_report(tuple(m.shape), m.latent_dim, mse)
+    # The image's size is its information: log2(levels) bits per value, with the levels
+    # counted in the data (17 for 8x8 digits, 256 for MNIST), 2 for binarised pixels.
+    levels = 2 if config.binarize else analysis.pixel_levels(split(run_id, "val", 1000)["x"])
+    rep = analysis.compression_report(tuple(m.shape), m.latent_dim, mse, levels=levels)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Image", f"{rep['image_bytes']:,} bytes", help="One byte per pixel value.")
-    c2.metric(
-        "Code (float32)",
-        f"{rep['code_bytes_float32']:,} bytes",
-        f"{rep['ratio_float32']:.1f}x smaller",
+    c1.metric(
+        "Image",
+        f"{rep['image_bytes']:,.1f} bytes",
+        f"{rep['n_values']:,} values × {rep['bits_per_value']:.2f} bits",
         delta_color="off",
+        delta_arrow="off",
+        help=f"{rep['levels']} distinct pixel levels → log2({rep['levels']}) = "
+        f"{rep['bits_per_value']:.2f} bits per value; stored as {rep['stored_bytes']:,} bytes "
+        "(one byte per value).",
     )
-    c3.metric(
-        "Code (float16)",
-        f"{rep['code_bytes_float16']:,} bytes",
-        f"{rep['ratio_float16']:.1f}x smaller",
-        delta_color="off",
-    )
+    for col, bits in ((c2, 32), (c3, 16)):
+        col.metric(
+            f"Code (float{bits})",
+            f"{rep[f'code_bytes_float{bits}']:,} bytes",
+            analysis.size_change(rep[f"ratio_float{bits}"]),
+            delta_color="off",
+            delta_arrow="off",
+            help=f"{m.latent_dim} numbers × {bits // 8} bytes; compared with the image's "
+            f"{rep['image_bytes']:,.1f} bytes.",
+        )
     c4.metric("Quality (PSNR)", f"{rep['psnr_db']:.1f} dB", help=f"MSE per pixel {mse:.4f}.")
     st.caption(
         f"The encoder turns each {'x'.join(map(str, m.shape))} image into {m.latent_dim} "
         "numbers; the decoder (shared by all images) rebuilds it. That is lossy compression: "
-        "a smaller code saves bytes and loses detail. Train the same model with other latent "
-        "sizes and compare them on the Compare page."
+        "a smaller code saves bytes and loses detail. **Assumed**: the image holds "
+        f"{rep['bits_per_value']:.2f} bits per pixel value, log2 of its {rep['levels']} "
+        + ("binarised levels" if config.binarize else "distinct levels in this dataset")
+        + ", as if every level were equally likely (an upper bound: PNG does better); the "
+        "code holds 32 (or 16) bits per number. A code larger than the image is no "
+        "compression at all. Train the same model with other latent sizes and compare them "
+        "on the Compare page."
     )

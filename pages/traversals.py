@@ -76,15 +76,26 @@ with sliders:
 
 with interp:
     st.caption(
-        "Decode codes on the path between two images. Linear goes in a straight line; "
-        "spherical (slerp) follows the sphere where most of a Gaussian's mass lives."
+        "Decode codes on the path between two images. Linear goes in a straight line. "
+        "Spherical (slerp, White 2016) follows an arc around the origin. In high dimensions "
+        "most of the mass of N(0, I) lies near the sphere of radius √D, and a straight line "
+        "between two codes cuts inside it, through codes the prior rarely produces; slerp "
+        "stays near that shell. "
+        + (
+            f"Here D = {D}: in so few dimensions there is no thin shell (the density is "
+            "highest at the origin and the norms of samples vary widely), so slerp has "
+            "little advantage."
+            if D < 10
+            else f"Here D = {D}: the norms of prior samples are about √D = {D**0.5:.1f}, "
+            "give or take 0.7."
+        )
     )
     c1, c2, c3, c4 = st.columns(4)
     with c1:
         a = image_index_input("From image", len(val["x"]), "trav_from", 0)
     with c2:
         b = image_index_input("To image", len(val["x"]), "trav_to", 1)
-    steps = c3.slider("Steps", 3, 15, 9, key="trav_steps")
+    steps = c3.slider("Steps", 3, 10, 8, key="trav_steps")  # + 2 images: 12 readable tiles
     method = c4.radio("Path", ["linear", "slerp"], key="trav_method", horizontal=True)
     path = analysis.interpolate(mu_val[a], mu_val[b], steps, method)
     row = analysis.decode(m, path)
@@ -107,4 +118,4 @@ with prior:
     n = c2.select_slider("Samples", [16, 32, 64], 32, key="trav_n")
     seed = c3.number_input("Seed", 0, 10_000, 0, key="trav_seed")
     samples = analysis.prior_samples(m, n, temperature, int(seed))
-    st.plotly_chart(mosaic_figure(samples.reshape(-1, 16, *samples.shape[1:])), key="trav_prior")
+    st.plotly_chart(mosaic_figure(samples.reshape(-1, 8, *samples.shape[1:])), key="trav_prior")

@@ -1,4 +1,5 @@
-"""Shared pieces of the exploration pages: run + epoch picker, cached model results.
+"""Shared pieces of the exploration pages: run + epoch picker, this run's metrics, cached
+model results.
 
 Results are cached per (run, epoch, settings) with ``st.cache_data``; models come from
 ``analysis.load_model``'s own LRU cache (they are not picklable state for Streamlit).
@@ -9,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from aevae_core import analysis
+from aevae_core import analysis, metrics
 from pages.ui.common import run_picker, store
 
 MAX_CODES = 10_000
@@ -42,7 +44,36 @@ def pick_run_and_epoch(prefix: str) -> tuple[dict[str, Any], int]:
     else:
         epoch = epochs[0]
     collapse_warning(run["id"], epoch)
+    metrics_panel(run["id"], epoch, prefix)
     return run, epoch
+
+
+def metrics_panel(run_id: str, epoch: int, prefix: str) -> None:
+    """ "This run's metrics": the Compare page's table for one run. Lazy: the metrics take
+    seconds (importance sampling, kNN), so they are computed only once the expander opens."""
+    panel = st.expander("This run's metrics", key=f"{prefix}_metrics", on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
+        m = run_metrics(run_id, epoch)
+        table = pd.DataFrame(metrics.comparison_rows({"this run": m}))
+        st.dataframe(table, hide_index=True, key=f"{prefix}_metrics_table")
+        iw = m.get("iw_images") or m["n_images"]  # 0 for an AE: no importance sampling
+        fewer = f" (importance-weighted NLL on {iw:,} of them)" if iw != m["n_images"] else ""
+        st.caption(
+            f"Epoch {epoch}, on {m['n_images']:,} validation images{fewer}. Put runs side by "
+            "side on the **Compare** page."
+        )
+
+
+@st.cache_data(show_spinner="Computing this run's metrics…", max_entries=32)
+def run_metrics(run_id: str, epoch: int) -> dict[str, Any]:
+    """``metrics.run_metrics`` of the model at this epoch, on the validation split (kNN fitted
+    on up to 2,000 training codes), cached per run and epoch."""
+    m, config, _ = model(run_id, epoch)
+    x, y, factors, _, _ = analysis.load_split(config, "val", 1000)
+    xt, yt, _, _, _ = analysis.load_split(config, "train", 2000)
+    return metrics.run_metrics(m, config, x, y, factors, xt, yt)
 
 
 def epoch_record(run_id: str, epoch: int) -> dict[str, Any] | None:

@@ -60,7 +60,7 @@ def dataset_preview(config: TrainConfig | None) -> None:
         f"images of {c}x{h}x{w}{classes}"
     )
     st.plotly_chart(
-        image_grid(info["images"], ncols=16, height=110),
+        image_grid(info["images"][:8], ncols=4),  # 4 readable tiles fit the form's column
         key="train_preview",
         config={"displayModeBar": False},
     )

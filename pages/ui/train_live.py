@@ -52,9 +52,9 @@ def _progress(run: dict, steps: list[dict]) -> None:
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _recon_figure(run_id: str, epoch: int, mtime_ns: int) -> object:
     snap = store().read_snapshot(run_id, epoch)
-    n = min(16, len(snap["images"]))
+    n = min(8, len(snap["images"]))  # 8 readable tiles fit the live column
     pairs = np.concatenate([snap["images"][:n], snap["recons"][:n]])
-    return image_grid(pairs, ncols=n, height=150)
+    return image_grid(pairs, ncols=n)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)

@@ -96,8 +96,9 @@ def test_pair_from_the_url_shows_every_section(runs):
     # and a latent scatter per run.
     assert figures["cmp_recon"]["data"], "no reconstructions grid"
     for run_id in (runs["ae"], runs["vae"]):
-        assert figures[f"cmp_prior_{run_id}"]["data"], "no samples from the prior"
         assert figures[f"cmp_lat_{run_id}"]["data"], "no latent scatter"
+    prior = figures["cmp_prior"]  # one row of samples from the prior per run
+    assert prior["data"] and prior["layout"]["yaxis"]["ticktext"] == ["AE", "VAE"]
     assert "cmp_rd" not in figures, "one β only: no rate–distortion plot"
 
 

@@ -125,7 +125,9 @@ def test_compare_shows_each_runs_prior_sample_distance(app_env):
         model, config, _ = analysis.load_model(app_env.store, run_id)
         x_train = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
         expected.append(f"{prior_sample_distance(model, x_train):.2f}")
-    assert [text.rsplit(" ", 1)[1] for text in shown] == expected
+    assert len(shown) == 1, shown  # one caption under the one mosaic, a value per run
+    values = shown[0].split(": ", 1)[1].split("; ")
+    assert [text.rsplit(" ", 1)[1] for text in values] == expected
 
 
 def test_banner_for_runs_that_are_not_the_lessons(app_env):

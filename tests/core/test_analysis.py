@@ -242,6 +242,62 @@ def test_compression_report():
     assert A.compression_report((3, 32, 32), 16, 0.0)["psnr_db"] == math.inf
 
 
+def test_manifold_grid_of_an_ae_spans_its_codes_empirical_quantiles():
+    # An AE's codes are not N(0, I): here std 2.4 around (3, -1), as the issue measured.
+    model = tiny_model(variational=False, latent_dim=2)
+    rng = np.random.default_rng(0)
+    codes = (np.array([3.0, -1.0]) + 2.4 * rng.standard_normal((4000, 2))).astype(np.float32)
+    n = 5
+    probs = np.linspace(0.05, 0.95, n)
+    qx, qy = (np.quantile(codes[:, k].astype(np.float64), probs) for k in (0, 1))
+    np.testing.assert_allclose(A.manifold_axis(n, codes=codes[:, 0]), qx, rtol=1e-6)
+    grid = A.manifold_grid(model, n, codes=codes)
+    top_left = A.decode(model, np.array([[qx[0], qy[-1]]], np.float32))[0]
+    bottom_right = A.decode(model, np.array([[qx[-1], qy[0]]], np.float32))[0]
+    np.testing.assert_allclose(grid[0, 0], top_left, atol=1e-6)
+    np.testing.assert_allclose(grid[-1, -1], bottom_right, atol=1e-6)
+    # the grid covers the codes' 5%-95% range (about 3 +- 3.9), not the prior's +-1.64
+    assert qx[0] < 3 - 3.5 and qx[-1] > 3 + 3.5
+    prior = A.manifold_grid(model, n)
+    assert not np.allclose(prior[0, 0], grid[0, 0], atol=1e-3)
+
+
+def test_compression_counts_the_information_of_the_image_not_one_byte_per_pixel():
+    # 8x8 digits have 17 grey levels: 64 * log2(17) bits = 32.7 bytes, not 64.
+    rep = A.compression_report((1, 8, 8), 32, 0.01, levels=17)
+    assert rep["bits_per_value"] == pytest.approx(4.0875, abs=1e-4)
+    assert rep["image_bytes"] == pytest.approx(64 * math.log2(17) / 8)
+    assert rep["image_bytes"] == pytest.approx(32.70, abs=0.01) and rep["stored_bytes"] == 64
+    # A 32-number float32 code is 128 bytes: 3.9x LARGER than the image, not "0.5x smaller".
+    assert rep["code_bytes_float32"] == 128
+    assert rep["ratio_float32"] == pytest.approx(32.70 / 128, abs=1e-3)
+    assert A.size_change(rep["ratio_float32"]) == "3.9x larger"
+    assert A.size_change(rep["ratio_float16"]) == "2.0x larger"  # 64 B vs 32.7 B
+    small = A.compression_report((1, 8, 8), 2, 0.01, levels=17)
+    assert A.size_change(small["ratio_float32"]) == "4.1x smaller"  # 32.7 B vs 8 B
+    # MNIST: 256 levels, 8 bits, one byte per pixel; sprites: 2 levels, 1 bit per pixel.
+    assert A.compression_report((1, 28, 28), 20, 0.01, levels=256)["image_bytes"] == 784
+    assert A.compression_report((1, 32, 32), 8, 0.01, levels=2)["image_bytes"] == 128
+    assert A.size_change(1.0) == A.size_change(1.04) == "about the same size"
+    assert A.size_change(2.0) == "2.0x smaller" and A.size_change(0.5) == "2.0x larger"
+    with pytest.raises(ValueError, match="levels"):
+        A.compression_report((1, 8, 8), 2, 0.01, levels=1)
+
+
+def test_pixel_levels_of_the_datasets(digits_data):
+    assert A.pixel_levels(digits_data.train_x.numpy()) == 17  # 0..16 / 16
+    x = A.load_split(TrainConfig(dataset="sprites", max_samples=200), "val", 100)[0]
+    assert A.pixel_levels(x) == 2
+    assert A.pixel_levels(np.arange(256, dtype=np.float32) / 255) == 256
+
+
+def test_pixel_levels_of_mnist(shared_data_dir):
+    from aevae_core.data import load_dataset
+
+    data = load_dataset("mnist", data_dir=shared_data_dir, max_samples=1000, download=False)
+    assert A.pixel_levels(data.train_x.numpy()) == 256
+
+
 def test_embed_image_inverts_a_light_canvas_and_resizes():
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[60:220, 130:150] = 0  # a dark vertical stroke on white

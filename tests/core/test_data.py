@@ -17,12 +17,15 @@ from PIL import Image
 from aevae_core.data import (
     DATASET_INFO,
     DATASET_NAMES,
+    ROTATION_PERIODS,
+    SPRITE_SHAPES,
     DatasetError,
     default_data_dir,
     generate_sprites,
     load_dataset,
     render_sprites,
 )
+from aevae_core.metrics import mig_score
 from aevae_core.user_images import load_images
 
 SHARED_DATA = Path(
@@ -145,6 +148,10 @@ def test_sprites_shapes_ranges_and_factors():
     assert set(shape.tolist()) == {0.0, 1.0, 2.0}
     assert float(scale.min()) >= 0.5 and float(scale.max()) <= 1.0
     assert float(rotation.min()) >= 0.0 and float(rotation.max()) < 2 * math.pi
+    for kind, name in enumerate(SPRITE_SHAPES):  # within each shape's symmetry period
+        turns = rotation[shape == kind]
+        period = ROTATION_PERIODS[name]
+        assert float(turns.max()) < period and float(turns.max()) > 0.95 * period, name
     for pos in (x, y):
         assert float(pos.min()) >= 0.2 and float(pos.max()) <= 0.8
     # every object covers the pixel at its centre, and nothing is empty
@@ -181,6 +188,35 @@ def test_ellipse_is_wider_than_tall_and_rotates():
     width, height = int(flat.sum(0).gt(0).sum()), int(flat.sum(1).gt(0).sum())
     assert width > height
     assert torch.equal(upright, flat.T)
+
+
+@pytest.mark.parametrize("kind", range(3), ids=SPRITE_SHAPES)
+def test_a_turn_by_the_symmetry_period_gives_the_same_image(kind):
+    # So the pixels only show the rotation modulo the period: drawing beyond it is invisible.
+    period = ROTATION_PERIODS[SPRITE_SHAPES[kind]]
+    angles = torch.linspace(0.1, period - 0.1, 7)
+    rows = torch.stack([torch.tensor([float(kind), 1.0, float(a), 0.5, 0.5]) for a in angles])
+    turned = rows.clone()
+    turned[:, 2] += period
+    a, b = render_sprites(rows), render_sprites(turned)
+    assert float((a != b).float().mean()) < 0.002  # a few edge pixels of float rounding
+    half = rows.clone()  # while half a period is a visibly different image
+    half[:, 2] += period / 2
+    assert float((a != render_sprites(half)).float().sum((1, 2, 3)).min()) >= 8
+
+
+def test_rotation_mig_is_no_longer_capped_by_symmetry():
+    """A code holding all the pixels can show (the rotation modulo the period) gets MIG 1 on
+    the rotation factor; with the old [0, 2 pi) draw for squares it was capped near 0.54."""
+    _, factors = generate_sprites(6000, seed=3)
+    squares = factors[factors[:, 0] == 0]
+    visible = torch.remainder(squares[:, 2], ROTATION_PERIODS["square"])
+    mig = mig_score(visible[:, None].numpy(), squares[:, 2:3].numpy())
+    assert mig > 0.99
+    old_draw = torch.rand(len(squares), generator=torch.Generator().manual_seed(0)) * 2 * math.pi
+    old_visible = torch.remainder(old_draw, ROTATION_PERIODS["square"])
+    capped = mig_score(old_visible[:, None].numpy(), old_draw[:, None].numpy())
+    assert 0.45 < capped < 0.6  # log 5 / log 20 = 0.537 with 20 equal-width bins
 
 
 def test_sprite_area_grows_with_scale():

@@ -96,11 +96,35 @@ def test_traversal_figure_is_a_labelled_png_mosaic():
     assert len(fig.data) == 1 and isinstance(fig.data[0], go.Image)
     assert list(fig.layout.yaxis.ticktext) == ["z1", "z4", "z2"]
     assert list(fig.layout.xaxis.ticktext) == cols
+    # Each 8x8 image is enlarged 8x by nearest neighbour (64 px tiles, 2 px apart), so the
+    # PNG is drawn 1:1 and a tile's pixels are sharp 8x8 squares.
     png = png_of(fig)
-    mosaic_w, mosaic_h = 7 * 9 - 1, 3 * 9 - 1
-    upscale = png.size[0] // mosaic_w
-    assert png.size == (mosaic_w * upscale, mosaic_h * upscale) and upscale >= 1
-    assert fig.data[0].dx == pytest.approx(1 / upscale)
+    assert png.size == (7 * 66 - 2, 3 * 66 - 2)
+    assert fig.layout.meta == {"kind": "mosaic", "tile": [64, 64], "size": [3 * 66 - 2, 7 * 66 - 2]}
+    assert fig.data[0].zsmooth is False
+    first = (np.clip(grid[0, 0, 0], 0, 1) * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(png)[:64, :64], first.repeat(8, 0).repeat(8, 1))
+    assert fig.layout.height == 3 * 66 - 2 + 5 + 60  # the mosaic's pixels, plus margins
+
+
+@pytest.mark.parametrize(("side", "tile"), [(8, 64), (28, 84), (32, 64), (64, 64)])
+def test_tiles_are_enlarged_to_at_least_60_px(side, tile):
+    assert F.upscale_factor(side, side) * side == tile
+    assert F.upscale_factor(8, 8, F.MANIFOLD_CELL_PX) * 8 == 40
+
+
+def test_manifold_cells_touch_and_image_grid_keeps_its_tiles():
+    fig = F.manifold_figure(np.zeros((15, 15, 1, 8, 8), np.float32))
+    assert png_of(fig).size == (15 * 41 - 1, 15 * 41 - 1)
+    assert fig.layout.meta == {"kind": "manifold", "tile": [40, 40], "size": [614, 614]}
+    grid = F.image_grid(np.zeros((16, 1, 8, 8), np.uint8), ncols=8, height=50)
+    assert png_of(grid).size == (8 * 66 - 2, 2 * 66 - 2) and grid.layout.height == 130
+
+
+def test_column_chunks_split_evenly():
+    assert F.column_chunks(16) == [slice(0, 8), slice(8, 16)]
+    assert F.column_chunks(12) == [slice(0, 12)]
+    assert [len(range(32)[c]) for c in F.column_chunks(32)] == [11, 11, 10]
 
 
 def test_image_figure_and_colour_mosaic():

@@ -451,6 +451,8 @@ for _name, (_lo, _hi, _open) in FLOAT_RANGES.items():
 for _name, _allowed in CHOICES.items():
     CLI_GOOD[_name] = st.sampled_from(_allowed)
     CLI_BAD[_name] = junk_text.filter(lambda s, a=_allowed: s not in a)
+# 1 image cannot be split (a combination check): a good value must be good on its own.
+CLI_GOOD["max_samples"] = CLI_GOOD["max_samples"].filter(lambda s: s != "1")
 CLI_GOOD["hidden"] = st.lists(st.integers(1, 64), max_size=6).map(lambda h: ",".join(map(str, h)))
 CLI_BAD["hidden"] = st.one_of(
     bad_hidden_text,

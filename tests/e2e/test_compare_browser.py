@@ -96,8 +96,13 @@ def test_compare_two_runs_by_link(page, server: Server, second_run: str):
     page.get_by_text("Metrics on validation images").wait_for()
     table = page.locator('[data-testid="stDataFrame"]')
     assert table.count() == 1 and table.first.is_visible(), "no metrics table"
-    # Curves (the visible tab), reconstructions, a latent scatter and prior samples per run.
-    page.wait_for_function(f"() => ({DRAWN_PLOTS_JS})() >= 6")
+    # Curves (the visible tab), reconstructions, a latent scatter per run, and the prior
+    # samples (one mosaic, a row per run, so its tiles stay readable).
+    page.wait_for_function(f"() => ({DRAWN_PLOTS_JS})() >= 5")
+    rows = page.evaluate(
+        "() => document.querySelector('.st-key-cmp_prior .js-plotly-plot').layout.yaxis.ticktext"
+    )
+    assert len(rows) == 2, f"prior samples: one row per run expected, got {rows}"
     page.get_by_text("Samples from the prior").first.wait_for()
     assert_no_exception(page, "Compare")
     page.screenshot(path=str(SCREENSHOTS / "compare-two-runs.png"), full_page=True)
