@@ -12,7 +12,6 @@ import streamlit as st
 from aevae_core import analysis, projection
 from aevae_core.config import OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_hidden
 from aevae_core.experiments import pair_configs
-from aevae_core.metrics import run_metrics
 from aevae_core.store import ACTIVE
 from pages.ui.common import manager, run_label, store
 
@@ -145,13 +144,11 @@ def pair_form() -> None:
         st.rerun()
 
 
-@st.cache_data(show_spinner="Computing metrics…", max_entries=32)
 def metrics_for(run_id: str, epoch: int) -> dict[str, Any]:
-    model, config, _ = analysis.load_model(store(), run_id)
-    x, y, factors, _, _ = analysis.load_split(config, "val", 1000)
-    xt, yt, _, _, _ = analysis.load_split(config, "train", 2000)
-    # ELBO and IW-NLL on the same 500 images (the IW bound's k * 500 decodes is the cost).
-    return run_metrics(model, config, x, y, factors, xt, yt, iw_k=50, iw_max_images=500)
+    """The run's metrics at ``epoch``: the same cached numbers as its own pages' table."""
+    from pages.ui.explore import run_metrics
+
+    return run_metrics(run_id, epoch)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -61,8 +61,8 @@ def metrics_panel(run_id: str, epoch: int, prefix: str) -> None:
         iw = m.get("iw_images") or m["n_images"]  # 0 for an AE: no importance sampling
         fewer = f" (importance-weighted NLL on {iw:,} of them)" if iw != m["n_images"] else ""
         st.caption(
-            f"Epoch {epoch}, on {m['n_images']:,} validation images{fewer}. Put runs side by "
-            "side on the **Compare** page."
+            f"Epoch {epoch}, on {m['n_images']:,} validation images{fewer}. "
+            f"{m['likelihood_note']} Put runs side by side on the **Compare** page."
         )
 
 
@@ -73,7 +73,9 @@ def run_metrics(run_id: str, epoch: int) -> dict[str, Any]:
     m, config, _ = model(run_id, epoch)
     x, y, factors, _, _ = analysis.load_split(config, "val", 1000)
     xt, yt, _, _, _ = analysis.load_split(config, "train", 2000)
-    return metrics.run_metrics(m, config, x, y, factors, xt, yt)
+    # ELBO and IW-NLL on the same 500 images (the IW bound's k * 500 decodes is the cost);
+    # Compare shows the same numbers for the same run and epoch.
+    return metrics.run_metrics(m, config, x, y, factors, xt, yt, iw_k=50, iw_max_images=500)
 
 
 def epoch_record(run_id: str, epoch: int) -> dict[str, Any] | None:
