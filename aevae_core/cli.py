@@ -20,6 +20,7 @@ import sqlite3
 import sys
 from typing import Any, NoReturn
 
+from aevae_core.classroom import CLI_OWNER
 from aevae_core.config import (
     ARCHS,
     DATASETS,
@@ -230,13 +231,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.background:
         from aevae_core.jobs import submit_to_store
 
-        run_id = submit_to_store(store, config)
+        run_id = submit_to_store(store, config, owner=CLI_OWNER)
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
         return 0
 
     from aevae_core.runner import execute_run
 
-    run_id = store.create_run(config, status="running")
+    run_id = store.create_run(config, status="running", owner=CLI_OWNER)
     bar = _progress_bar(disabled=args.quiet)
     result = execute_run(store, run_id, stop=lambda: False, on_step=bar.step, on_epoch=bar.epoch)
     bar.close()
@@ -288,7 +289,7 @@ class _progress_bar:  # noqa: N801 - used like a function
 
 
 RUN_SUMMARY_KEYS = ("id", "status", "dataset", "model", "latent_dim", "created", "last_epoch",
-                    "val_loss")  # fmt: skip
+                    "val_loss", "owner", "started", "ended")  # fmt: skip
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
