@@ -5,6 +5,7 @@ import streamlit as st
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.preflight import check_memory
 from aevae_core.train import resolve_device
+from pages.ui.classroom import owner
 from pages.ui.common import manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview
 from pages.ui.train_live import live_panel
@@ -38,7 +39,7 @@ with form_col:
         and not refused
     ):
         try:
-            run_id = manager().submit(config)
+            run_id = manager().submit(config, owner=owner())
         except ConfigError as exc:
             st.error(f"**{exc.field}**: {exc.message}", icon=":material/block:")
         else:

@@ -13,6 +13,7 @@ from aevae_core.config import ConfigError, TrainConfig, parse_hidden
 from aevae_core.experiments import pair_configs
 from aevae_core.metrics import run_metrics
 from aevae_core.store import ACTIVE
+from pages.ui.classroom import owner
 from pages.ui.common import manager, run_label, store
 
 PAIR_DATASETS = ["digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10"]
@@ -128,7 +129,7 @@ def pair_form() -> None:
         try:
             group = secrets.token_hex(4)
             for config in configs:
-                manager().submit(config, group_id=group)
+                manager().submit(config, group_id=group, owner=owner())
         except ConfigError as exc:
             st.error(f"**{exc.field}**: {exc.message}")
             return
