@@ -25,7 +25,7 @@ from aevae_core import classroom
 from pages.ui.common import store
 
 COOKIE = "aevae_owner"
-TOKEN_KEY, TEACHER_KEY = "_aevae_owner_token", "_aevae_teacher"
+TOKEN_KEY, OWNER_KEY, TEACHER_KEY = "_aevae_owner_token", "_aevae_owner", "_aevae_teacher"
 LOCAL_RUN = (
     "Started on the server (command line, or before owners were recorded): only the teacher "
     "can stop, resume or delete it."
@@ -47,7 +47,11 @@ def owner() -> str:
         else:
             token = classroom.new_token()
         st.session_state[TOKEN_KEY] = token
-    return classroom.owner_from_token(token, _secret(str(store().root)))
+    cached = st.session_state.get(OWNER_KEY)
+    if cached is None or cached[0] != token:  # an HMAC per session, not per rerun
+        cached = (token, classroom.owner_from_token(token, _secret(str(store().root))))
+        st.session_state[OWNER_KEY] = cached
+    return cached[1]
 
 
 def keep_owner_cookie() -> None:
@@ -67,6 +71,13 @@ def teacher_password() -> str | None:
     env = os.environ.get("AEVAE_TEACHER_PASSWORD")
     if env:
         return env
+    return _secrets_password()
+
+
+# st.secrets looks for its files on every access (~4 ms of each rerun, profiled): read it
+# once a minute per server instead.
+@st.cache_resource(show_spinner=False, ttl=60)
+def _secrets_password() -> str | None:
     try:
         value = st.secrets.get("teacher_password")
     except Exception:  # no secrets.toml: no teacher mode
