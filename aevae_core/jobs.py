@@ -31,7 +31,6 @@ import importlib
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import sys
 import threading
@@ -42,7 +41,15 @@ from typing import Any
 
 from aevae_core import classroom
 from aevae_core.config import TrainConfig, validate
-from aevae_core.store import FINAL, RunNotFound, RunStore, process_birth
+from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the worker use them)
+    _exit_reason,
+    _stop_process,
+    cpu_count,
+    default_max_workers,
+    gpu_available,
+    pid_alive,
+)
+from aevae_core.store import FINAL, RunNotFound, RunStore
 
 __all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
 
@@ -52,39 +59,6 @@ POLL_S = 0.2
 RECONCILE_S = 10.0  # how often a running manager looks for runs whose process is gone
 CANCEL_GRACE_S = 1.5  # a worker that ignores its stop flag this long is terminated
 RUNNING = ("running",)
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def gpu_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
-
-
-def default_max_workers() -> int:
-    """``AEVAE_MAX_WORKERS`` if set; else half the cores, 1 to 4 (at least 2 with a GPU).
-
-    CPU jobs each get ``cores // max_workers`` threads, so more jobs only split the cores.
-    GPU jobs need little CPU and small models leave the GPU mostly idle, so two or more
-    share it well (a class server with one GPU and many students).
-    """
-    env = os.environ.get("AEVAE_MAX_WORKERS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            log.warning("AEVAE_MAX_WORKERS=%r is not an integer; using the default", env)
-    n = max(1, min(4, cpu_count() // 2))
-    return max(2, n) if gpu_available() else n
 
 
 def submit_to_store(
@@ -111,47 +85,6 @@ def submit_to_store(
     return store.create_run(
         config, status="queued", group_id=group_id, owner=owner, max_active=max_active
     )
-
-
-def pid_alive(pid: int | None, birth: int | None = None) -> bool:
-    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:  # a zombie has exited; it only waits to be reaped
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust kill(0)
-    now = process_birth(pid)
-    return birth is None or now is None or now == birth
-
-
-def _exit_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (often: out of memory)" if name == "SIGKILL" else ""
-        return f"the worker process was killed by {name}{hint} before the run ended"
-    return (
-        f"the worker process exited with code {exitcode} before the run ended (see the server log)"
-    )
-
-
-def _stop_process(proc: Any) -> None:
-    proc.terminate()
-    proc.join(1.0)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(1.0)
 
 
 class JobManager:
