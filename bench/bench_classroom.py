@@ -192,25 +192,44 @@ class ScenarioResult:
                 out[owner] = min(starts) - min(r["created"] for r in mine)
         return out
 
-    def fifo_first_waits(self) -> dict[str, float]:
-        """The same, had the queue been first in first out: replayed from the measured
-        submission times and run durations (ended - started) on ``max_workers`` slots, the
-        slots free from the first real start on (the workers' start-up is the same for both)."""
-        ready = min((r["started"] for r in self.runs if r["started"] is not None), default=0.0)
-        slots = [ready] * self.max_workers
-        started: dict[str, float] = {}
-        for r in sorted(self.runs, key=lambda r: r["seq"]):
-            if r["started"] is None or r["ended"] is None:
-                continue
-            i = min(range(len(slots)), key=slots.__getitem__)
-            start = max(slots[i], r["created"])
-            slots[i] = start + (r["ended"] - r["started"])
-            started.setdefault(r["owner"], start)
-        first_created: dict[str, float] = {}
-        for r in self.runs:
-            owner = r["owner"]
-            first_created[owner] = min(first_created.get(owner, r["created"]), r["created"])
-        return {o: t - first_created[o] for o, t in started.items()}
+    def replay_first_waits(self, policy: str) -> dict[str, float]:
+        """Per owner, the wait for a first run had the scheduler used ``policy`` ("fifo" or
+        "fair", classroom.fair_order): replayed on ``max_workers`` slots from the measured
+        submission times and run durations (ended - started), each start costing the mean
+        gap measured between a slot freeing and its next start, from the first real start
+        on. Both policies replay the same runs the same way, so the two figures compare."""
+        from collections import Counter
+
+        from aevae_core.classroom import fair_order
+
+        done = [r for r in self.runs if r["started"] is not None and r["ended"] is not None]
+        if not done:
+            return {}
+        ready = min(r["started"] for r in done)
+        busy = sum(r["ended"] - r["started"] for r in done)
+        window = max(r["ended"] for r in done) - ready
+        gap = max(0.0, (window * self.max_workers - busy) / len(done))
+        free_at = [ready] * self.max_workers
+        pending = sorted(done, key=lambda r: r["seq"])
+        ends: list[tuple[float, str]] = []
+        last: dict[str, float] = {}
+        first: dict[str, float] = {}
+        while pending:
+            slot = min(range(len(free_at)), key=free_at.__getitem__)
+            t = max(free_at[slot], min(r["created"] for r in pending))
+            avail = [r for r in pending if r["created"] <= t]
+            running = Counter(o for end, o in ends if end > t)
+            pick = avail[0] if policy == "fifo" else fair_order(avail, running, last)[0]
+            pending.remove(pick)
+            end = t + pick["ended"] - pick["started"]
+            free_at[slot] = end + gap
+            ends.append((end, pick["owner"]))
+            last[pick["owner"]] = t
+            first.setdefault(pick["owner"], t)
+        created: dict[str, float] = {}
+        for r in done:
+            created[r["owner"]] = min(created.get(r["owner"], r["created"]), r["created"])
+        return {o: t - created[o] for o, t in first.items()}
 
     @property
     def order_within_owner_violations(self) -> list[str]:
@@ -291,15 +310,16 @@ class ScenarioResult:
         fifo = self.fifo_violations if self.runs_per_session == 1 else []
         fair = []
         if self.runs_per_session > 1:
-            waits, replay = self.first_waits(), self.fifo_first_waits()
-            worst, worst_fifo = max(waits.values(), default=0), max(replay.values(), default=0)
+            worst = max(self.first_waits().values(), default=0)
+            fair_r = max(self.replay_first_waits("fair").values(), default=0)
+            fifo_r = max(self.replay_first_waits("fifo").values(), default=0)
             per_owner = self.order_within_owner_violations
             fair = [
                 (
                     "max wait for a first run",
-                    f"{worst:.1f} s (FIFO replay {worst_fifo:.1f} s)",
-                    "< the FIFO replay",
-                    worst < worst_fifo,
+                    f"replay {fair_r:.1f} s vs FIFO {fifo_r:.1f} s (measured {worst:.1f} s)",
+                    "fair < FIFO",
+                    fair_r < fifo_r,
                 ),
                 ("FIFO within each owner", "yes" if not per_owner else "no", "yes", not per_owner),
             ]
@@ -359,8 +379,9 @@ class ScenarioResult:
             + (" (one run per session)" if self.runs_per_session == 1 else " (not expected)"),
             f"runs per session              {self.runs_per_session}; wait for a first run: "
             + (
-                f"max {max(self.first_waits().values(), default=0):.1f} s, FIFO replay "
-                f"{max(self.fifo_first_waits().values(), default=0):.1f} s"
+                f"max {max(self.first_waits().values(), default=0):.1f} s measured; replayed "
+                f"fair {max(self.replay_first_waits('fair').values(), default=0):.1f} s, FIFO "
+                f"{max(self.replay_first_waits('fifo').values(), default=0):.1f} s"
             ),
             f"exceptions                    {len(self.exceptions)} shown; "
             f"{len(self.session_errors)} sessions did not finish",
