@@ -318,8 +318,8 @@ class ScenarioResult:
                 (
                     "max wait for a first run",
                     f"replay {fair_r:.1f} s vs FIFO {fifo_r:.1f} s (measured {worst:.1f} s)",
-                    "fair < FIFO",
-                    fair_r < fifo_r,
+                    "fair <= FIFO",
+                    fair_r <= fifo_r + 0.05,  # equal when every first Start precedes the 2nd
                 ),
                 ("FIFO within each owner", "yes" if not per_owner else "no", "yes", not per_owner),
             ]
