@@ -120,13 +120,20 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
+def is_token(value: object) -> bool:
+    """Whether ``value`` looks like a token new_token made (32 hex digits)."""
+    if not isinstance(value, str) or len(value) != 32:
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
+
+
 def owner_from_token(token: str, secret: bytes) -> str | None:
     """The owner id a browser's token stands for; None for anything that is not a token."""
-    if not isinstance(token, str) or len(token) != 32:
-        return None
-    try:
-        bytes.fromhex(token)
-    except ValueError:
+    if not is_token(token):
         return None
     return "s-" + hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()[:12]
 

@@ -42,10 +42,7 @@ def owner() -> str:
     token = st.session_state.get(TOKEN_KEY)
     if token is None:
         cookie = st.context.cookies.get(COOKIE)
-        if classroom.owner_from_token(cookie, b"") is not None:  # a well-formed token
-            token = cookie
-        else:
-            token = classroom.new_token()
+        token = cookie if classroom.is_token(cookie) else classroom.new_token()
         st.session_state[TOKEN_KEY] = token
     cached = st.session_state.get(OWNER_KEY)
     if cached is None or cached[0] != token:  # an HMAC per session, not per rerun
