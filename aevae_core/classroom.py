@@ -48,13 +48,14 @@ NOT_YOURS = "Another student's run: only its owner or the teacher can stop, resu
 class QuotaExceeded(ConfigError):
     """A start refused: the owner already has the most active runs one owner may have."""
 
-    def __init__(self, active: int, limit: int) -> None:
+    def __init__(self, active: int, limit: int, wanted: int = 1) -> None:
+        asks = f"this starts {wanted} runs and " if wanted > 1 else ""
         super().__init__(
             QUOTA_SETTING,
-            f"you already have {active} runs queued or running and one student may have at "
-            f"most {limit} at once; wait for one to end, or stop one, then start again",
+            f"{asks}you already have {active} runs queued or running; one student may have "
+            f"at most {limit} at once. Wait for one to end, or stop one, then start again",
         )
-        self.active, self.limit = active, limit
+        self.active, self.limit, self.wanted = active, limit, wanted
 
 
 class StartedTooSoon(ConfigError):

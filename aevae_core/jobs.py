@@ -148,6 +148,18 @@ class JobManager:
         self._wake.set()
         return run_id
 
+    def submit_group(
+        self, configs: list[TrainConfig], group_id: str, *, owner: str = classroom.LOCAL_OWNER
+    ) -> list[str]:
+        """Queue the runs of one action (a lesson, a compare pair) as one group: one start
+        for the rate limit, and refused as a whole (QuotaExceeded) when they would take the
+        owner past the quota, so a group is never queued in part."""
+        if classroom.is_limited(owner):
+            limit, active = classroom.max_active_per_owner(), self.store.active_count(owner)
+            if active + len(configs) > limit:
+                raise classroom.QuotaExceeded(active, limit, wanted=len(configs))
+        return [self.submit(c, group_id=group_id, owner=owner) for c in configs]
+
     def _check_rate(self, owner: str, group_id: str | None) -> None:
         now = classroom.now()
         with self._lock:

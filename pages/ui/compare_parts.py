@@ -128,8 +128,7 @@ def pair_form() -> None:
     if st.button("Train them", type="primary", key="cmp_pair_go"):
         try:
             group = secrets.token_hex(4)
-            for config in configs:
-                manager().submit(config, group_id=group, owner=owner())
+            manager().submit_group(configs, group, owner=owner())
         except ConfigError as exc:
             st.error(f"**{exc.field}**: {exc.message}")
             return

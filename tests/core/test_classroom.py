@@ -190,6 +190,17 @@ def test_one_start_per_two_seconds_per_owner(managers, monkeypatch):
         manager.submit(QUICK, owner=C, group_id="g2")
 
 
+def test_a_group_is_one_start_and_is_refused_whole_past_the_quota(managers):
+    manager = managers(start=False)
+    manager.submit(QUICK, owner=A)
+    with pytest.raises(QuotaExceeded, match="this starts 3 runs.*1 runs queued or running"):
+        manager.submit_group([QUICK] * 3, "g1", owner=A)
+    assert manager.store.active_count(A) == 1  # nothing of the group was queued
+    ids = manager.submit_group([QUICK] * 2, "g2", owner=B)  # one click: no rate limit
+    assert {manager.store.get_run(i)["group_id"] for i in ids} == {"g2"}
+    assert len(manager.submit_group([QUICK] * 4, "g3", owner="cli")) == 4
+
+
 def test_students_control_only_their_own_runs_and_the_teacher_all(managers, no_rate_limit):
     manager = managers(start=False)
     a_run, b_run = manager.submit(QUICK, owner=A), manager.submit(QUICK, owner=B)
