@@ -22,6 +22,7 @@ import sqlite3
 import sys
 from typing import Any, NoReturn
 
+from aevae_core.classroom import CLI_OWNER
 from aevae_core.cli_lessons import add_lessons_parser, cmd_lessons
 from aevae_core.config import (
     ARCHS,
@@ -246,14 +247,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.background:
         from aevae_core.jobs import submit_to_store
 
-        run_id = submit_to_store(store, config)
+        run_id = submit_to_store(store, config, owner=CLI_OWNER)
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
         return 0
 
     from aevae_core.models import count_parameters
     from aevae_core.runner import execute_run
 
-    run_id = store.create_run(config, status="running")
+    run_id = store.create_run(config, status="running", owner=CLI_OWNER)
     bar = _progress_bar(disabled=args.quiet)
     result = execute_run(store, run_id, stop=lambda: False, on_step=bar.step, on_epoch=bar.epoch)
     bar.close()
@@ -306,7 +307,7 @@ class _progress_bar:  # noqa: N801 - used like a function
 
 
 RUN_SUMMARY_KEYS = ("id", "status", "dataset", "model", "latent_dim", "created", "last_epoch",
-                    "val_loss")  # fmt: skip
+                    "val_loss", "owner", "started", "ended")  # fmt: skip
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

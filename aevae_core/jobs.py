@@ -1,9 +1,14 @@
-"""Background training: a FIFO queue in the run store, run by worker processes.
+"""Background training: a fair-share queue in the run store, run by worker processes.
 
     manager = JobManager()                 # one per server process (see get_manager)
-    run_id = manager.submit(config)        # returns at once; the run is "queued"
-    manager.cancel(run_id)                 # running: stops within ~1 s; queued: dequeued
-    manager.resume(run_id)                 # an interrupted/stopped/failed run, from its checkpoint
+    run_id = manager.submit(config, owner=o)  # returns at once; the run is "queued"
+    manager.cancel(run_id, by=o)           # running: stops within ~1 s; queued: dequeued
+    manager.resume(run_id, by=o)           # an interrupted/stopped/failed run, from its checkpoint
+
+* Owners, quotas and the start order are classroom.py's: at most N active runs per owner,
+  one start per 2 s, and the next run from the owner with the fewest running runs (FIFO
+  within an owner). ``by=`` an owner refuses to touch another owner's run (NotYourRun);
+  ``teacher=True`` may touch any.
 
 * Each job runs in its own process started by a *forkserver* that has already imported
   torch and the engine, so a job starts in milliseconds and a crash, an OOM kill or a
@@ -26,7 +31,6 @@ import importlib
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import sys
 import threading
@@ -35,8 +39,17 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from aevae_core import classroom
 from aevae_core.config import TrainConfig, validate
-from aevae_core.store import FINAL, RunNotFound, RunStore, process_birth
+from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the worker use them)
+    _exit_reason,
+    _stop_process,
+    cpu_count,
+    default_max_workers,
+    gpu_available,
+    pid_alive,
+)
+from aevae_core.store import FINAL, RunNotFound, RunStore
 
 __all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
 
@@ -48,92 +61,30 @@ CANCEL_GRACE_S = 1.5  # a worker that ignores its stop flag this long is termina
 RUNNING = ("running",)
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def gpu_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
-
-
-def default_max_workers() -> int:
-    """``AEVAE_MAX_WORKERS`` if set; else half the cores, 1 to 4 (at least 2 with a GPU).
-
-    CPU jobs each get ``cores // max_workers`` threads, so more jobs only split the cores.
-    GPU jobs need little CPU and small models leave the GPU mostly idle, so two or more
-    share it well (a class server with one GPU and many students).
-    """
-    env = os.environ.get("AEVAE_MAX_WORKERS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            log.warning("AEVAE_MAX_WORKERS=%r is not an integer; using the default", env)
-    n = max(1, min(4, cpu_count() // 2))
-    return max(2, n) if gpu_available() else n
-
-
-def submit_to_store(store: RunStore, config: TrainConfig, group_id: str | None = None) -> str:
+def submit_to_store(
+    store: RunStore,
+    config: TrainConfig,
+    group_id: str | None = None,
+    *,
+    owner: str = classroom.LOCAL_OWNER,
+    max_active: int | None = None,
+) -> str:
     """Validate and queue a run; any manager serving this store will pick it up.
 
     A config that would not fit in the memory free now is refused before it is queued
     (``preflight.ResourceError``, a ConfigError naming the setting to reduce), on every
-    path: the app, ``train --background`` and the compare page's pair action.
+    path: the app, ``train --background`` and the compare page's pair action. With
+    ``max_active`` an owner at the quota is refused first (classroom.QuotaExceeded).
     """
     from aevae_core.preflight import check_memory  # imports torch: not at module import
 
+    if max_active is not None and (active := store.active_count(owner)) >= max_active:
+        raise classroom.QuotaExceeded(active, max_active)  # cheap: before the pre-flight
     validate(config)
     check_memory(config)
-    return store.create_run(config, status="queued", group_id=group_id)
-
-
-def pid_alive(pid: int | None, birth: int | None = None) -> bool:
-    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:  # a zombie has exited; it only waits to be reaped
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust kill(0)
-    now = process_birth(pid)
-    return birth is None or now is None or now == birth
-
-
-def _exit_reason(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (often: out of memory)" if name == "SIGKILL" else ""
-        return f"the worker process was killed by {name}{hint} before the run ended"
-    return (
-        f"the worker process exited with code {exitcode} before the run ended (see the server log)"
+    return store.create_run(
+        config, status="queued", group_id=group_id, owner=owner, max_active=max_active
     )
-
-
-def _stop_process(proc: Any) -> None:
-    proc.terminate()
-    proc.join(1.0)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(1.0)
 
 
 class JobManager:
@@ -156,6 +107,7 @@ class JobManager:
         self._cancel_deadline: dict[str, float] = {}
         self._lock = threading.RLock()  # guards _active and _cancel_deadline
         self._tick_lock = threading.Lock()  # one scheduling pass at a time
+        self._last_start: dict[str, tuple[float, str | None]] = {}  # owner -> (when, group)
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,14 +125,63 @@ class JobManager:
         self.shutdown()
 
     # -- public API --------------------------------------------------------------------
-    def submit(self, config: TrainConfig, *, group_id: str | None = None) -> str:
-        """Queue a run and return its id at once (ConfigError when the config is invalid)."""
-        run_id = submit_to_store(self.store, config, group_id)
+    def submit(
+        self,
+        config: TrainConfig,
+        *,
+        group_id: str | None = None,
+        owner: str = classroom.LOCAL_OWNER,
+    ) -> str:
+        """Queue a run for ``owner`` and return its id at once.
+
+        ConfigError when the config is invalid; for a browser's owner also QuotaExceeded
+        (too many active runs) and StartedTooSoon (the rate limit; the runs of one group,
+        e.g. a lesson's or a compare pair, count as one start).
+        """
+        limited = classroom.is_limited(owner)
+        if limited:
+            self._check_rate(owner, group_id)
+        run_id = submit_to_store(
+            self.store, config, group_id, owner=owner,
+            max_active=classroom.max_active_per_owner() if limited else None,
+        )  # fmt: skip
         self._wake.set()
         return run_id
 
-    def cancel(self, run_id: str) -> str:
-        """Dequeue a queued run, or ask a running one to stop; returns the status now."""
+    def submit_group(
+        self, configs: list[TrainConfig], group_id: str, *, owner: str = classroom.LOCAL_OWNER
+    ) -> list[str]:
+        """Queue the runs of one action (a lesson, a compare pair) as one group: one start
+        for the rate limit, and refused as a whole (QuotaExceeded) when they would take the
+        owner past the quota, so a group is never queued in part."""
+        if classroom.is_limited(owner):
+            limit, active = classroom.max_active_per_owner(), self.store.active_count(owner)
+            if active + len(configs) > limit:
+                raise classroom.QuotaExceeded(active, limit, wanted=len(configs))
+        return [self.submit(c, group_id=group_id, owner=owner) for c in configs]
+
+    def _check_rate(self, owner: str, group_id: str | None) -> None:
+        now = classroom.now()
+        with self._lock:
+            last, group = self._last_start.get(owner, (-1e9, None))
+            wait = classroom.START_INTERVAL_S - (now - last)
+            if wait > 0 and not (group_id is not None and group == group_id):
+                raise classroom.StartedTooSoon(wait)
+            self._last_start[owner] = (now, group_id)
+
+    def _check_control(self, run_id: str, by: str | None, teacher: bool) -> None:
+        if by is None or teacher:
+            return
+        reason = classroom.control_refusal(self.store.get_run(run_id), by, teacher)
+        if reason:
+            raise classroom.NotYourRun(reason)
+
+    def cancel(self, run_id: str, *, by: str | None = None, teacher: bool = False) -> str:
+        """Dequeue a queued run, or ask a running one to stop; returns the status now.
+
+        ``by``: the owner asking (NotYourRun unless it is theirs or ``teacher``).
+        """
+        self._check_control(run_id, by, teacher)
         status = self.store.request_cancel(run_id)
         if status == "running":
             with self._lock:
@@ -189,10 +190,28 @@ class JobManager:
         self._wake.set()
         return status
 
-    def resume(self, run_id: str) -> None:
+    def resume(self, run_id: str, *, by: str | None = None, teacher: bool = False) -> None:
         """Queue an interrupted, stopped or failed run again; it continues from its checkpoint."""
+        self._check_control(run_id, by, teacher)
         self.store.requeue_for_resume(run_id)
         self._wake.set()
+
+    def delete(self, run_id: str, *, by: str | None = None, teacher: bool = False) -> None:
+        """Delete a run that is not running (its row, metrics and files)."""
+        self._check_control(run_id, by, teacher)
+        self.store.delete_run(run_id)
+
+    def stop_all(self) -> int:
+        """The teacher's "stop all": dequeue every queued run, stop every running one."""
+        active = self.store.list_runs(statuses=("queued", "running"))
+        for run in sorted(active, key=lambda r: r["status"] == "running"):  # queued first
+            with contextlib.suppress(RunNotFound):
+                self.cancel(run["id"])
+        return len(active)
+
+    def start_order(self) -> list[dict]:
+        """The queued runs in the order they will start (classroom.fair_order)."""
+        return classroom.fair_order(self.store.queued(), *self.store.owner_load())
 
     def active_ids(self) -> list[str]:
         """Runs this manager's workers are training now."""
@@ -200,8 +219,8 @@ class JobManager:
             return list(self._active)
 
     def queue_position(self, run_id: str) -> int | None:
-        """1 for the next run to start; None when the run is not queued."""
-        ids = [r["id"] for r in self.store.queued()]
+        """1 for the next run to start (the fair-share order); None when it is not queued."""
+        ids = [r["id"] for r in self.start_order()]
         return ids.index(run_id) + 1 if run_id in ids else None
 
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.05) -> dict:
@@ -371,7 +390,7 @@ class JobManager:
             free = self.max_workers - len(self._active)
         if free <= 0:
             return
-        for run in self.store.queued():
+        for run in self.start_order():
             if free <= 0 or self._closed.is_set():
                 break
             run_id = run["id"]

@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
     total_steps INTEGER NOT NULL DEFAULT 0,
     val_loss REAL, best_val_loss REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    resume INTEGER NOT NULL DEFAULT 0
+    resume INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT 'local',
+    pinned INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, seq);
 CREATE TABLE IF NOT EXISTS metrics (
@@ -75,12 +77,14 @@ MIGRATIONS = (
     ("pid_birth", "INTEGER"),  # the worker's start time, to tell a reused pid apart
     ("owner_pid", "INTEGER"),  # the manager (or foreground CLI) that claimed the run
     ("owner_birth", "INTEGER"),
+    ("owner", "TEXT NOT NULL DEFAULT 'local'"),  # who started it (classroom.py); old: local
+    ("pinned", "INTEGER NOT NULL DEFAULT 0"),  # a teacher's example run, listed first
 )
 
 RUN_COLUMNS = (
     "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
     "created, started, ended, pid, host, pid_birth, owner_pid, owner_birth, last_epoch, "
-    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume"
+    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume, owner, pinned"
 )
 
 
@@ -179,11 +183,20 @@ class RunStore:
 
     # -- runs --------------------------------------------------------------------------
     def create_run(
-        self, config: Any, *, status: str = "queued", group_id: str | None = None
+        self,
+        config: Any,
+        *,
+        status: str = "queued",
+        group_id: str | None = None,
+        owner: str = "local",
+        max_active: int | None = None,
     ) -> str:
         """Insert a run for a TrainConfig and write its folder; returns the new run id.
 
         ``status="running"`` is for a foreground run owned by the calling process.
+        ``owner`` (see classroom.py) is recorded; with ``max_active`` the insert is refused
+        (classroom.QuotaExceeded) when that owner already has as many runs queued or running,
+        checked in the same transaction, so two quick clicks cannot both pass.
         """
         if status not in ACTIVE:
             raise ValueError(f"a new run is queued or running, not {status!r}")
@@ -202,18 +215,25 @@ class RunStore:
         now = time.time()
         me = os.getpid()
         running = status == "running"
-        owner = (me, process_birth(me), socket.gethostname()) if running else (None, None, None)
+        proc = (me, process_birth(me), socket.gethostname()) if running else (None, None, None)
         try:
             with self._connect() as db:
+                if max_active is not None:
+                    active = self._active_of(db, owner)
+                    if active >= max_active:
+                        from aevae_core.classroom import QuotaExceeded
+
+                        raise QuotaExceeded(active, max_active)
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
                 db.execute(
                     "INSERT INTO runs (id, seq, status, config, dataset, model, arch, latent_dim, "
                     "beta, epochs, group_id, created, started, pid, pid_birth, owner_pid, "
-                    "owner_birth, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "owner_birth, host, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         run_id, seq, status, config_json, config.dataset, config.model,
                         config.arch, config.latent_dim, config.beta, config.epochs, group_id, now,
-                        now if running else None, owner[0], owner[1], owner[0], owner[1], owner[2],
+                        now if running else None, proc[0], proc[1], proc[0], proc[1], proc[2],
+                        owner,
                     ),
                 )  # fmt: skip
         except BaseException:
@@ -238,7 +258,32 @@ class RunStore:
         if statuses:
             sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = tuple(statuses)
-        return [dict(r) for r in self._query(sql + " ORDER BY seq DESC", args)]
+        # Pinned runs (a teacher's examples) first, then the newest.
+        return [dict(r) for r in self._query(sql + " ORDER BY pinned DESC, seq DESC", args)]
+
+    @staticmethod
+    def _active_of(db: sqlite3.Connection, owner: str) -> int:
+        sql = "SELECT COUNT(*) FROM runs WHERE owner=? AND status IN ('queued', 'running')"
+        return db.execute(sql, (owner,)).fetchone()[0]
+
+    def active_count(self, owner: str) -> int:
+        """Runs of ``owner`` queued or running now."""
+        return self._active_of(self._conn(), owner)
+
+    def owner_load(self) -> tuple[dict[str, int], dict[str, float]]:
+        """Per owner: runs running now (every manager's) and when their latest run started;
+        what the fair-share order (classroom.fair_order) needs."""
+        rows = self._query(
+            "SELECT owner, SUM(status='running'), MAX(started) FROM runs GROUP BY owner"
+        )
+        return {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows if r[2] is not None}
+
+    def set_pinned(self, run_id: str, pinned: bool) -> None:
+        """Pin a run (a teacher's example: every list shows it first), or unpin it."""
+        with self._connect() as db:
+            if db.execute("UPDATE runs SET pinned=? WHERE id=?", (int(pinned), run_id)).rowcount:
+                return
+        raise RunNotFound(f"no run with id {run_id!r}")
 
     def queued(self) -> list[dict[str, Any]]:
         """Queued runs, first in first out."""

@@ -78,6 +78,7 @@ from e2e_helpers import (  # noqa: E402
     stop_process_group,
 )
 
+from aevae_core.classroom import START_INTERVAL_S  # noqa: E402
 from aevae_core.store import ACTIVE, RunStore  # noqa: E402
 
 RENDER_P95_TARGET_S = 1.0
@@ -178,6 +179,68 @@ class ScenarioResult:
     cpu_s: dict[str, float] = field(default_factory=dict)
     runs_dir: Path | None = None
     mode: str = "apptest"  # or "browsers"
+    runs_per_session: int = 1
+
+    # -- fair share (issue 14) -------------------------------------------------------
+    def first_waits(self) -> dict[str, float]:
+        """Per owner: seconds from their first Start to their first run starting."""
+        out: dict[str, float] = {}
+        for owner in {r["owner"] for r in self.runs}:
+            mine = [r for r in self.runs if r["owner"] == owner]
+            starts = [r["started"] for r in mine if r["started"] is not None]
+            if starts:
+                out[owner] = min(starts) - min(r["created"] for r in mine)
+        return out
+
+    def replay_first_waits(self, policy: str) -> dict[str, float]:
+        """Per owner, the wait for a first run had the scheduler used ``policy`` ("fifo" or
+        "fair", classroom.fair_order): replayed on ``max_workers`` slots from the measured
+        submission times and run durations (ended - started), each start costing the mean
+        gap measured between a slot freeing and its next start, from the first real start
+        on. Both policies replay the same runs the same way, so the two figures compare."""
+        from collections import Counter
+
+        from aevae_core.classroom import fair_order
+
+        done = [r for r in self.runs if r["started"] is not None and r["ended"] is not None]
+        if not done:
+            return {}
+        ready = min(r["started"] for r in done)
+        busy = sum(r["ended"] - r["started"] for r in done)
+        window = max(r["ended"] for r in done) - ready
+        gap = max(0.0, (window * self.max_workers - busy) / len(done))
+        free_at = [ready] * self.max_workers
+        pending = sorted(done, key=lambda r: r["seq"])
+        ends: list[tuple[float, str]] = []
+        last: dict[str, float] = {}
+        first: dict[str, float] = {}
+        while pending:
+            slot = min(range(len(free_at)), key=free_at.__getitem__)
+            t = max(free_at[slot], min(r["created"] for r in pending))
+            avail = [r for r in pending if r["created"] <= t]
+            running = Counter(o for end, o in ends if end > t)
+            pick = avail[0] if policy == "fifo" else fair_order(avail, running, last)[0]
+            pending.remove(pick)
+            end = t + pick["ended"] - pick["started"]
+            free_at[slot] = end + gap
+            ends.append((end, pick["owner"]))
+            last[pick["owner"]] = t
+            first.setdefault(pick["owner"], t)
+        created: dict[str, float] = {}
+        for r in done:
+            created[r["owner"]] = min(created.get(r["owner"], r["created"]), r["created"])
+        return {o: t - created[o] for o, t in first.items()}
+
+    @property
+    def order_within_owner_violations(self) -> list[str]:
+        """Runs that started before an earlier run of the same owner (FIFO per owner)."""
+        bad = []
+        for owner in {r["owner"] for r in self.runs}:
+            mine = sorted((r for r in self.runs if r["owner"] == owner), key=lambda r: r["seq"])
+            for a, b in zip(mine, mine[1:], strict=False):
+                if a["started"] and b["started"] and b["started"] < a["started"]:
+                    bad.append(f"{owner}: seq {b['seq']} started before seq {a['seq']}")
+        return bad
 
     # -- correctness ----------------------------------------------------------------
     @property
@@ -241,11 +304,27 @@ class ScenarioResult:
 
     def targets(self) -> list[tuple[str, str, str, bool]]:
         """(name, measured, target, met) for every target."""
-        n = len(self.sessions)
+        n = len(self.sessions) * self.runs_per_session
         renders = self.render_times()
         p95 = percentile(renders, 95) if renders else float("inf")
-        fifo = self.fifo_violations
+        fifo = self.fifo_violations if self.runs_per_session == 1 else []
+        fair = []
+        if self.runs_per_session > 1:
+            worst = max(self.first_waits().values(), default=0)
+            fair_r = max(self.replay_first_waits("fair").values(), default=0)
+            fifo_r = max(self.replay_first_waits("fifo").values(), default=0)
+            per_owner = self.order_within_owner_violations
+            fair = [
+                (
+                    "max wait for a first run",
+                    f"replay {fair_r:.1f} s vs FIFO {fifo_r:.1f} s (measured {worst:.1f} s)",
+                    "fair <= FIFO",
+                    fair_r <= fifo_r + 0.05,  # equal when every first Start precedes the 2nd
+                ),
+                ("FIFO within each owner", "yes" if not per_owner else "no", "yes", not per_owner),
+            ]
         return [
+            *fair,
             ("runs completed", f"{self.completed}/{n}", f"{n}/{n}", self.completed == n),
             (
                 "max concurrent running",
@@ -253,12 +332,16 @@ class ScenarioResult:
                 f"<= {self.max_workers} (max_workers)",
                 0 < self.max_concurrent <= self.max_workers,
             ),
-            ("FIFO start order", "yes" if not fifo else f"no ({len(fifo)})", "yes", not fifo),
+            *(
+                [("FIFO start order", "yes" if not fifo else f"no ({len(fifo)})", "yes", not fifo)]
+                if self.runs_per_session == 1
+                else []
+            ),
             ("exceptions shown", f"{len(self.exceptions)}", "0", not self.exceptions),
             (
                 "sessions that finished",
-                f"{n - len(self.session_errors)}/{n}",
-                f"{n}/{n}",
+                f"{len(self.sessions) - len(self.session_errors)}/{len(self.sessions)}",
+                f"{len(self.sessions)}/{len(self.sessions)}",
                 not self.session_errors,
             ),
             (
@@ -292,7 +375,14 @@ class ScenarioResult:
             f"runs completed                {self.completed}/{len(self.runs)} "
             f"(statuses: {status_counts(self.runs)})",
             f"max concurrent running        {self.max_concurrent} (limit {self.max_workers})",
-            f"FIFO held                     {'yes' if not self.fifo_violations else 'no'}",
+            f"FIFO held                     {'yes' if not self.fifo_violations else 'no'}"
+            + (" (one run per session)" if self.runs_per_session == 1 else " (not expected)"),
+            f"runs per session              {self.runs_per_session}; wait for a first run: "
+            + (
+                f"max {max(self.first_waits().values(), default=0):.1f} s measured; replayed "
+                f"fair {max(self.replay_first_waits('fair').values(), default=0):.1f} s, FIFO "
+                f"{max(self.replay_first_waits('fifo').values(), default=0):.1f} s"
+            ),
             f"exceptions                    {len(self.exceptions)} shown; "
             f"{len(self.session_errors)} sessions did not finish",
             f"render while jobs run         {stats(renders)}",
@@ -854,11 +944,15 @@ def _apptest_session(
         arrived = True
         gate.wait(max(1.0, deadline - time.monotonic()))
         time.sleep(rng.uniform(0, options.start_spread))
-        _timed(s, at, "click Start", lambda: _widget(at.button, "Start training").click().run())
-        run_param = at.query_params.get("run")  # select_run puts it in the URL: ?run=...
-        s.run_id = run_param[-1] if isinstance(run_param, list) and run_param else run_param
-        if not s.run_id:
-            raise RuntimeError("Start training made no run (no ?run= in the URL)")
+        for k in range(options.runs_per_session):
+            if k:
+                time.sleep(START_INTERVAL_S + 0.1)  # the per-student rate limit
+            _timed(s, at, "click Start", lambda: _widget(at.button, "Start training").click().run())
+            run_param = at.query_params.get("run")  # select_run puts it in the URL: ?run=...
+            run_id = run_param[-1] if isinstance(run_param, list) and run_param else run_param
+            if not run_id or run_id == s.run_id:
+                raise RuntimeError(f"Start training #{k + 1} made no run: {at.error}")
+            s.run_id = run_id  # the session watches its latest run
         on_runs = False
         while not all_final.is_set():  # watch, while any session's run is queued or running
             if time.monotonic() > deadline:
@@ -902,6 +996,7 @@ def run_scenario(
     start_spread: float = START_SPREAD_S,
     timeout: float = APPTEST_TIMEOUT_S,
     workdir: Path | None = None,
+    runs_per_session: int = 1,
 ) -> ScenarioResult:
     """The AppTest scenario (see the module's docstring); returns what it measured."""
     import streamlit as st
@@ -913,6 +1008,7 @@ def run_scenario(
         switch=switch,
         app_cadence=app_cadence,
         start_spread=start_spread,
+        runs_per_session=runs_per_session,
     )
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bench_classroom-"))
     runs_dir = tmp / "runs"
@@ -969,7 +1065,12 @@ def run_scenario(
                     if gate.event.is_set() and not all_final.is_set():
                         runs = store.list_runs()
                         started = sum(s.run_id is not None or bool(s.error) for s in done)
-                        if started == sessions and not any(r["status"] in ACTIVE for r in runs):
+                        want = sessions * runs_per_session
+                        if (
+                            started == sessions
+                            and len(runs) >= want - sum(bool(s.error) for s in done)
+                            and not any(r["status"] in ACTIVE for r in runs)
+                        ):
                             all_final.set()
                     if time.monotonic() > deadline:
                         all_final.set()
@@ -1003,6 +1104,7 @@ def run_scenario(
         cpu_s=cpu.seconds(),
         runs_dir=runs_dir,
         mode="apptest",
+        runs_per_session=runs_per_session,
     )
     if workdir is None:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1055,6 +1157,13 @@ def main() -> int:
         metavar=("MIN", "MAX"),
         help="browser mode: seconds a student watches before switching to Runs and back",
     )
+    parser.add_argument(
+        "--runs-per-session",
+        type=int,
+        default=1,
+        help="AppTest mode: each session presses Start this many times, 2 s apart (issue 14's "
+        "fair-share figure: 3, with the default quota of 3)",
+    )
     parser.add_argument("--timeout", type=float, help="the whole scenario's time limit (s)")
     parser.add_argument("--keep", type=Path, help="keep the runs (and the server log) here")
     args = parser.parse_args()
@@ -1101,7 +1210,8 @@ def main() -> int:
             switch=args.switch,
             app_cadence=args.app_cadence,
             start_spread=args.start_spread,
-            timeout=args.timeout or APPTEST_TIMEOUT_S,
+            timeout=args.timeout or APPTEST_TIMEOUT_S * args.runs_per_session,
+            runs_per_session=args.runs_per_session,
             **common,
         )
     print(result.report())

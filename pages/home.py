@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from aevae_core.config import ConfigError
 from aevae_core.experiments import QUICK_START
+from pages.ui.classroom import owner
 from pages.ui.common import manager, select_run
 
 st.title("Autoencoders, hands on")
@@ -98,6 +100,10 @@ st.markdown(
     "It runs in the background and takes well under a minute on a laptop CPU."
 )
 if st.button("Train a 2-D VAE on digits", type="primary", key="home_quick_start"):
-    run_id = manager().submit(QUICK_START)
-    select_run(run_id)
-    st.switch_page("pages/train.py", query_params={"run": run_id})
+    try:
+        run_id = manager().submit(QUICK_START, owner=owner())
+    except ConfigError as exc:  # the quota or the rate limit (classroom.py)
+        st.error(f"**{exc.field}**: {exc.message}", icon=":material/block:")
+    else:
+        select_run(run_id)
+        st.switch_page("pages/train.py", query_params={"run": run_id})

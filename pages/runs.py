@@ -1,4 +1,7 @@
-"""Runs: every run in the store; filter, open, delete (with confirmation), download."""
+"""Runs: every run in the store; filter, open, delete (with confirmation), download.
+
+Everyone sees every run (pinned examples first); stop and delete only their own, unless in
+teacher mode, which adds the class view and pinning."""
 
 import json
 
@@ -6,6 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from aevae_core.store import ACTIVE, STATUSES
+from pages.ui.class_view import class_view, pin_toggle
+from pages.ui.classroom import control, is_teacher, owner_label, refusal
 from pages.ui.common import ago, manager, run_label, select_run, selected_run_id, store
 
 st.title("Runs")
@@ -13,6 +18,8 @@ runs = store().list_runs()
 if not runs:
     st.info("No runs yet: start one on the **Train** page or with `python -m aevae_core train`.")
     st.stop()
+if is_teacher():
+    class_view(runs)
 
 c1, c2, c3 = st.columns(3)
 statuses = c1.multiselect("Status", STATUSES, key="runs_status")
@@ -27,8 +34,9 @@ shown = [
 ]
 table = pd.DataFrame(
     {
-        "run": [r["id"] for r in shown],
+        "run": [("📌 " if r["pinned"] else "") + r["id"] for r in shown],
         "status": [r["status"] for r in shown],
+        "owner": [owner_label(r["owner"]) for r in shown],
         "dataset": [r["dataset"] for r in shown],
         "model": [r["model"].upper() for r in shown],
         "latent dim": [r["latent_dim"] for r in shown],
@@ -62,6 +70,8 @@ select_run(run["id"])
 st.subheader(run_label(run))
 if run["reason"]:
     st.caption(f"Reason: {run['reason']}")
+if is_teacher():
+    pin_toggle(run)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.page_link(
@@ -104,15 +114,21 @@ else:
     c4.button("checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet")
 
 with st.expander("Delete this run"):
+    refused = refusal(run)  # another student's run: disabled, with the reason
+    if refused:
+        st.caption(refused)
     if run["status"] in ACTIVE:
         st.caption("Stop the run before deleting it.")
-        if st.button("Stop", key="runs_stop"):
-            manager().cancel(run["id"])
+        if st.button("Stop", key="runs_stop", disabled=bool(refused), help=refused):
+            manager().cancel(run["id"], **control(run))
             st.rerun()
     else:
-        confirm = st.checkbox(f"Yes, delete {run['id']} and its files", key="runs_confirm")
-        if st.button("Delete", type="primary", disabled=not confirm, key="runs_delete"):
-            store().delete_run(run["id"])
+        confirm = st.checkbox(
+            f"Yes, delete {run['id']} and its files", key="runs_confirm", disabled=bool(refused)
+        )
+        if st.button("Delete", type="primary", disabled=not confirm or bool(refused),
+                     key="runs_delete", help=refused):  # fmt: skip
+            manager().delete(run["id"], **control(run))
             st.session_state.pop("run_id", None)
             st.query_params.clear()
             st.toast(f"Deleted {run['id']}")

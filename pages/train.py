@@ -5,6 +5,7 @@ import streamlit as st
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.preflight import check_memory
 from aevae_core.train import resolve_device
+from pages.ui.classroom import owner
 from pages.ui.common import manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview
 from pages.ui.train_live import live_panel
@@ -22,6 +23,8 @@ def check(config_json: str) -> tuple[str, str] | None:
     return None
 
 
+REFUSED_KEY = "train_refused"
+
 st.title("Train")
 form_col, live_col = st.columns([2, 3], gap="large")
 
@@ -37,13 +40,17 @@ with form_col:
         st.button("Start training", type="primary", disabled=refused, key="train_start")
         and not refused
     ):
+        st.session_state.pop(REFUSED_KEY, None)
         try:
-            run_id = manager().submit(config)
-        except ConfigError as exc:
-            st.error(f"**{exc.field}**: {exc.message}", icon=":material/block:")
+            run_id = manager().submit(config, owner=owner())
+        except ConfigError as exc:  # also the quota and the rate limit (classroom.py)
+            st.session_state[REFUSED_KEY] = f"**{exc.field}**: {exc.message}"
         else:
             select_run(run_id)
             st.rerun()
+    # Kept until the next click: the live panel's reruns would otherwise wipe it at once.
+    if REFUSED_KEY in st.session_state:
+        st.error(st.session_state[REFUSED_KEY], icon=":material/block:")
 
 with live_col:
     run_id = selected_run_id()

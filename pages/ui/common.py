@@ -173,11 +173,15 @@ def limit_torch_threads() -> None:
 
 
 def render_sidebar() -> None:
+    from pages.ui.classroom import keep_owner_cookie, teacher_sidebar  # it imports this module
+
     limit_torch_threads()
     mgr = manager()
     with st.sidebar:
+        keep_owner_cookie()
         st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
         st.caption(f"Up to {mgr.max_workers} job{'s' if mgr.max_workers > 1 else ''} at once")
+        teacher_sidebar()
         active = mgr.store.list_runs(statuses=ACTIVE)
         if not active:
             st.caption("No jobs running.")

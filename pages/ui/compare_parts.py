@@ -13,6 +13,7 @@ from aevae_core import analysis, projection
 from aevae_core.config import OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_hidden
 from aevae_core.experiments import pair_configs
 from aevae_core.store import ACTIVE
+from pages.ui.classroom import owner
 from pages.ui.common import manager, run_label, store
 
 PAIR_DATASETS = ["digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10"]
@@ -134,8 +135,7 @@ def pair_form() -> None:
     if st.button("Train them", type="primary", key="cmp_pair_go"):
         try:
             group = secrets.token_hex(4)
-            for config in configs:
-                manager().submit(config, group_id=group)
+            manager().submit_group(configs, group, owner=owner())
         except ConfigError as exc:
             st.error(f"**{exc.field}**: {exc.message}")
             return

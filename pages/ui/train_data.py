@@ -47,8 +47,6 @@ def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str,
 def dataset_preview(config: TrainConfig | None) -> None:
     if config is None or (config.dataset == "custom" and not config.data_path):
         return
-    from aevae_core.figures import image_grid
-
     info = _preview(config.dataset, config.data_path, config.max_samples)
     if "error" in info:
         st.warning(info["error"], icon=":material/folder_off:")
@@ -60,7 +58,17 @@ def dataset_preview(config: TrainConfig | None) -> None:
         f"images of {c}x{h}x{w}{classes}"
     )
     st.plotly_chart(
-        image_grid(info["images"][:8], ncols=4),  # 4 readable tiles fit the form's column
+        _preview_figure(config.dataset, config.data_path, config.max_samples),
         key="train_preview",
         config={"displayModeBar": False},
     )
+
+
+# One figure per server and dataset (st.cache_resource: shared, not copied): building it
+# cost ~25 ms of the GIL on every rerun of every watching session (issue 14's profile).
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _preview_figure(dataset: str, data_path: str | None, max_samples: int) -> Any:
+    from aevae_core.figures import image_grid
+
+    images = _preview(dataset, data_path, max_samples)["images"]
+    return image_grid(images[:8], ncols=4)  # 4 readable tiles fit the form's column

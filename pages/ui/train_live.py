@@ -21,6 +21,7 @@ from aevae_core.figures import image_grid, loss_curves, loss_description
 from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
+from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, status_message, store
 
 REFRESH_S = 0.5
@@ -94,10 +95,13 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
     epochs = store().metrics(run_id, "epoch")
     if run["status"] in ("running", "stopped", "interrupted") or steps:
         _progress(run, steps)
+    # Another student's run: the controls are shown disabled, with the reason under them.
+    refused = refusal(run)
     if run["status"] in ACTIVE and st.button(
-        "Stop", key=f"stop_{run_id}", icon=":material/stop_circle:"
-    ):
-        manager().cancel(run_id)
+        "Stop", key=f"stop_{run_id}", icon=":material/stop_circle:", disabled=bool(refused),
+        help=refused,
+    ):  # fmt: skip
+        manager().cancel(run_id, **control(run))
         st.rerun()
     # A failed run (worker killed, out of memory) resumes too, once it has a checkpoint; a
     # diverged one would diverge again with the same settings.
@@ -106,12 +110,17 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
         or (run["status"] == "failed" and run["last_epoch"] >= 1)
     )
     error_key = f"resume_error_{run_id}"
-    if resumable and st.button("Resume from the last checkpoint", key=f"resume_{run_id}"):
+    if resumable and st.button(
+        "Resume from the last checkpoint", key=f"resume_{run_id}", disabled=bool(refused),
+        help=refused,
+    ):  # fmt: skip
         try:
-            manager().resume(run_id)
+            manager().resume(run_id, **control(run))
         except ValueError as exc:  # kept across the rerun, shown below
             st.session_state[error_key] = str(exc)
         st.rerun()
+    if refused and (run["status"] in ACTIVE or resumable):
+        st.caption(refused)
     if error_key in st.session_state:
         st.error(f"Could not resume: {st.session_state.pop(error_key)}")
     if steps or epochs:

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 QUICK_FLAGS = ["--dataset", "digits", "--max-samples", "300", "--epochs", "2", "--batch-size",
                "32", "--hidden", "32", "--threads", "1"]  # fmt: skip
 SUMMARY_KEYS = {"id", "status", "dataset", "model", "latent_dim", "created", "last_epoch",
-                "val_loss"}  # fmt: skip
+                "val_loss", "owner", "started", "ended"}  # fmt: skip
 
 
 def cli_env() -> dict[str, str]:
@@ -57,6 +57,7 @@ def test_background_train_then_worker_completes_the_run(tmp_path):
     assert (row["id"], row["status"], row["dataset"], row["last_epoch"]) == (
         run_id, "queued", "digits", 0,
     )  # fmt: skip
+    assert (row["owner"], row["started"], row["ended"]) == ("cli", None, None)
 
     worker = cli("worker", "--runs-dir", runs, "--exit-when-idle", "--max-workers", "1")
     assert worker.returncode == 0, worker.stderr
@@ -65,6 +66,7 @@ def test_background_train_then_worker_completes_the_run(tmp_path):
     assert shown.returncode == 0, shown.stderr
     run = last_json(shown.stdout)
     assert run["status"] == "completed" and run["reason"] is None
+    assert run["owner"] == "cli" and run["created"] <= run["started"] <= run["ended"]
     assert run["config"]["epochs"] == 2 and run["config"]["hidden"] == [32]
     assert [h["epoch"] for h in run["history"]] == [1, 2]
     assert all(h["val_loss"] > 0 for h in run["history"])
@@ -100,6 +102,7 @@ def test_a_foreground_cli_run_stops_when_cancelled_through_the_store(tmp_path):
             time.sleep(0.05)
         run_id = rows[0]["id"]
         assert rows[0]["status"] == "running" and rows[0]["pid"] == proc.pid
+        assert rows[0]["owner"] == "cli"
         cancel = cli("runs", "cancel", run_id, "--runs-dir", str(runs))
         assert cancel.returncode == 0 and cancel.stdout.strip() == "running"
         out, err = proc.communicate(timeout=120)

@@ -1,0 +1,87 @@
+"""Worker processes as the job manager sees them: how many may run, whether one is alive,
+and how one ended. Split out of jobs.py, which re-exports these names."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+from aevae_core.store import process_birth
+
+log = logging.getLogger("aevae_core.jobs")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def gpu_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def default_max_workers() -> int:
+    """``AEVAE_MAX_WORKERS`` if set; else half the cores, 1 to 4 (at least 2 with a GPU).
+
+    CPU jobs each get ``cores // max_workers`` threads, so more jobs only split the cores.
+    GPU jobs need little CPU and small models leave the GPU mostly idle, so two or more
+    share it well (a class server with one GPU and many students).
+    """
+    env = os.environ.get("AEVAE_MAX_WORKERS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            log.warning("AEVAE_MAX_WORKERS=%r is not an integer; using the default", env)
+    n = max(1, min(4, cpu_count() // 2))
+    return max(2, n) if gpu_available() else n
+
+
+def pid_alive(pid: int | None, birth: int | None = None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie), and the same one when ``birth`` is set."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:  # a zombie has exited; it only waits to be reaped
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    now = process_birth(pid)
+    return birth is None or now is None or now == birth
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (often: out of memory)" if name == "SIGKILL" else ""
+        return f"the worker process was killed by {name}{hint} before the run ended"
+    return (
+        f"the worker process exited with code {exitcode} before the run ended (see the server log)"
+    )
+
+
+def _stop_process(proc: Any) -> None:
+    proc.terminate()
+    proc.join(1.0)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(1.0)
