@@ -37,7 +37,10 @@ from aevae_core.config import ConfigError
 
 LOCAL_OWNER = "local"
 CLI_OWNER = "cli"
-TRUSTED_OWNERS = (LOCAL_OWNER, CLI_OWNER)  # not subject to the quota or the rate limit
+# A lesson's runs are class material, shared by every student: one set per lesson (the Learn
+# page reuses queued, running and finished ones), so they are capped without a quota.
+LESSONS_OWNER = "lessons"
+TRUSTED_OWNERS = (LOCAL_OWNER, CLI_OWNER, LESSONS_OWNER)  # no quota, no rate limit
 DEFAULT_MAX_ACTIVE = 3
 START_INTERVAL_S = 2.0
 QUOTA_SETTING = "AEVAE_MAX_ACTIVE_PER_OWNER"

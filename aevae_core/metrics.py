@@ -219,7 +219,7 @@ def run_metrics(
     *,
     iw_k: int = 50,
     max_images: int = 1000,
-    iw_max_images: int = 100,
+    iw_max_images: int = 500,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The metrics of one run on its validation images (the Compare table, single-run pages).

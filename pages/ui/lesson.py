@@ -9,6 +9,7 @@ import secrets
 
 import streamlit as st
 
+from aevae_core import classroom
 from aevae_core.config import TrainConfig
 from aevae_core.experiments import LESSONS_BY_KEY, Lesson
 from aevae_core.store import ACTIVE, RunStore
@@ -23,24 +24,45 @@ SECTION_LINKS = {  # a lesson's view on a page without tabs: the section's ancho
 }
 
 
+def existing_runs(
+    runs_store: RunStore, lesson: Lesson, statuses: tuple[str, ...] = ("completed",)
+) -> dict[TrainConfig, str]:
+    """The newest run with one of ``statuses`` for each of the lesson's configs that has one
+    (completed first, then active ones, when both are asked for)."""
+    found: dict[TrainConfig, str] = {}
+    wanted = set(lesson.configs)
+    for status in statuses:
+        for run in runs_store.list_runs(statuses=(status,)):  # newest first
+            try:
+                config = TrainConfig.from_json(run["config"])
+            except ValueError:  # a run from another version of the app
+                continue
+            if config in wanted:
+                found.setdefault(config, run["id"])
+    return found
+
+
 def trained_runs(runs_store: RunStore, lesson: Lesson) -> list[str] | None:
     """Ids of a completed run for each of the lesson's configs (the latest one), in the
     order of ``lesson.configs``; None unless all of them exist."""
-    latest: dict[TrainConfig, str] = {}
-    for run in runs_store.list_runs(statuses=("completed",)):  # newest first
-        try:
-            config = TrainConfig.from_json(run["config"])
-        except ValueError:  # a run from another version of the app
-            continue
-        latest.setdefault(config, run["id"])
-    ids = [latest.get(config) for config in lesson.configs]
+    found = existing_runs(runs_store, lesson)
+    ids = [found.get(config) for config in lesson.configs]
     return None if None in ids else ids
 
 
 def start_lesson(lesson: Lesson) -> list[str]:
-    """Queue the lesson's runs as one group; returns their ids in the order of its configs."""
-    group = secrets.token_hex(4)
-    ids = [manager().submit(config, group_id=group) for config in lesson.configs]
+    """The lesson's runs, in the order of its configs: the ones already finished, queued or
+    running (pre-trained before class, or started by another student) are reused, and only
+    the missing ones are queued, as one group owned by the class (``lessons``). Thirty
+    students clicking one lesson queue it once."""
+    found = existing_runs(store(), lesson, ("completed", *ACTIVE))
+    missing = [config for config in lesson.configs if config not in found]
+    if missing:
+        queued = manager().submit_group(
+            missing, secrets.token_hex(4), owner=classroom.LESSONS_OWNER
+        )
+        found.update(zip(missing, queued, strict=True))
+    ids = [found[config] for config in lesson.configs]
     select_run(ids[lesson.focus])
     return ids
 
