@@ -27,6 +27,7 @@ from aevae_core.analysis_reports import (  # noqa: F401  (re-exported for the pa
     OOD_KINDS,
     anomaly_report,
     compression_report,
+    corrupt_images,
     embed_image,
     out_of_distribution,
     pixel_levels,
@@ -228,21 +229,6 @@ def reconstruction_errors(model: Autoencoder, x: np.ndarray, recon: str) -> np.n
 def mse_per_image(model: Autoencoder, x: np.ndarray) -> np.ndarray:
     """Mean squared error per pixel of each image's reconstruction (pixels in [0, 1])."""
     return reconstruct_with_errors(model, x, "bce")[2]
-
-
-def corrupt_images(x: np.ndarray, noise: float, noise_type: str, seed: int = 0) -> np.ndarray:
-    """Gaussian noise of std ``noise`` clamped to [0, 1], or masking: each pixel set to 0 with
-    probability ``noise``. The same as training's corruption, but deterministic by ``seed``."""
-    if noise_type not in ("gaussian", "mask"):
-        raise ValueError(f"noise_type must be 'gaussian' or 'mask', got {noise_type!r}")
-    x = np.asarray(x, dtype=np.float32)
-    if noise <= 0:
-        return x.copy()
-    rng = np.random.default_rng(seed)
-    if noise_type == "mask":
-        return x * (rng.random(x.shape, dtype=np.float32) >= noise)
-    noisy = x + np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
-    return np.clip(noisy, 0.0, 1.0)
 
 
 # -- the latent space -------------------------------------------------------------------

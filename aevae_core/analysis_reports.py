@@ -174,6 +174,21 @@ def worst_indices(errors: np.ndarray, n: int | None = None) -> np.ndarray:
     return order if n is None else order[:n]
 
 
+def corrupt_images(x: np.ndarray, noise: float, noise_type: str, seed: int = 0) -> np.ndarray:
+    """Gaussian noise of std ``noise`` clamped to [0, 1], or masking: each pixel set to 0 with
+    probability ``noise``. The same as training's corruption, but deterministic by ``seed``."""
+    if noise_type not in ("gaussian", "mask"):
+        raise ValueError(f"noise_type must be 'gaussian' or 'mask', got {noise_type!r}")
+    x = np.asarray(x, dtype=np.float32)
+    if noise <= 0:
+        return x.copy()
+    rng = np.random.default_rng(seed)
+    if noise_type == "mask":
+        return x * (rng.random(x.shape, dtype=np.float32) >= noise)
+    noisy = x + np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
+    return np.clip(noisy, 0.0, 1.0)
+
+
 OOD_KINDS = ("gaussian noise", "masked pixels", "uniform noise", "upside down", "other dataset")
 
 
@@ -206,8 +221,6 @@ def out_of_distribution(
     ``upside down``: the validation images flipped vertically (same pixels, unseen layout);
     ``other dataset``: ``other`` (e.g. Fashion-MNIST for an MNIST model) resized to fit.
     """
-    from aevae_core.analysis import corrupt_images
-
     x_val = np.asarray(x_val, np.float32)
     if kind == "gaussian noise":
         return corrupt_images(x_val, strength, "gaussian", seed)

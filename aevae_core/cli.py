@@ -69,9 +69,6 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{show(text)} is not true or false; allowed: true, false")
 
 
-_boolean.__name__ = "boolean"
-
-
 # Which flag sets which TrainConfig field (the flag is the field with dashes).
 CONFIG_FLAGS: dict[str, dict[str, Any]] = {
     "dataset": {"choices": DATASETS},

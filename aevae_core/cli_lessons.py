@@ -73,6 +73,7 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
     configs = {
         lesson["key"]: [TrainConfig.from_dict(c) for c in lesson["configs"]] for lesson in chosen
     }
+    from aevae_core.classroom import LESSONS_OWNER
     from aevae_core.jobs import submit_to_store
 
     for key, lesson_configs in configs.items():  # every config checked before one is queued
@@ -86,7 +87,10 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
     for key, lesson_configs in configs.items():
         group = secrets.token_hex(4)  # one group per lesson, as the Learn page queues it
         try:
-            ids = [submit_to_store(store, config, group) for config in lesson_configs]
+            ids = [
+                submit_to_store(store, config, group, owner=LESSONS_OWNER)
+                for config in lesson_configs
+            ]
         except ConfigError as exc:  # the memory pre-flight: too big for what is free now
             bad_value(exc.field, f"lesson {key}: {exc.message}")
         queued.append({"key": key, "group": group, "run_ids": ids})

@@ -250,6 +250,7 @@ def test_lessons_pretrain_queues_every_config_of_the_chosen_lessons(tmp_path, ca
         for run_id in q["run_ids"]:
             run = store.get_run(run_id)
             assert run["status"] == "queued" and run["group_id"] == q["group"]
+            assert run["owner"] == "lessons"  # class material, as the Learn page queues it
     assert len({q["group"] for q in queued}) == len(queued)  # one group per lesson
 
     assert main(["lessons", "pretrain", "--runs-dir", str(tmp_path / "all")]) == 0
