@@ -88,9 +88,10 @@ with gauss:
         "one shared $\\sigma$, so $-\\log p(x\\mid z) = \\tfrac{\\lVert x - \\hat x\\rVert^2}"
         "{2\\sigma^2} + D \\log \\sigma + \\tfrac{D}{2}\\log 2\\pi$, normaliser included. "
         "$\\sigma$ is learned ($\\sigma$ = 0 in the form: the σ-VAE of Rybkin, Daniilidis & "
-        "Levine 2021) or fixed, and shown with the results. It is a density: its nats can "
-        "be negative and it has no bits/dim. A fixed small σ weights the reconstruction "
-        "heavily against the KL; a large one invites posterior collapse."
+        "Levine 2021, whose best $\\sigma$ is the reconstructions' RMSE, kept as a running "
+        "average while training) or fixed, and shown with the results. It is a density: its "
+        "nats can be negative and it has no bits/dim. A fixed small σ weights the "
+        "reconstruction heavily against the KL; a large one invites posterior collapse."
     )
 
 st.divider()
