@@ -151,7 +151,7 @@ def test_one_run_asks_for_more(runs):
 
 def test_pair_action_queues_identical_settings_but_model_and_beta(app_env, runs, monkeypatch):
     # Four runs from one click: over the default quota of 3 active runs per student, which
-    # refuses the whole group (tests/core/test_classroom.py); allowed here.
+    # refuses the whole group (tests/core/test_class_rules.py); allowed here.
     monkeypatch.setenv("AEVAE_MAX_ACTIVE_PER_OWNER", "4")
     store = app_env.store
     before = {r["id"] for r in store.list_runs()}
