@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,14 +21,11 @@ import pytest
 from e2e_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    HEALTH_TIMEOUT_S,
     RENDER_TIMEOUT_MS,
     REPO,
     Server,
-    free_port,
-    health_ok,
     missing_browser_reason,
-    stop_process_group,
+    streamlit_server,
 )
 
 
@@ -51,35 +47,16 @@ def server(browser_available: None, tmp_path_factory: pytest.TempPathFactory) ->
          "--runs-dir", str(runs_dir), "--json", "--quiet"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while not health_ok(url):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"no /_stcore/health 'ok' after {HEALTH_TIMEOUT_S} s:\n{log.read_text()}"
-                )
-            time.sleep(0.2)
-        output, errors = pretrain.communicate(timeout=120)
-        assert pretrain.returncode == 0, f"pre-training failed:\n{output}\n{errors}"
-        summary = json.loads(output.strip().splitlines()[-1])
-        assert summary["status"] == "completed", summary
-        run_id = summary["run_id"]
-        yield Server(url, runs_dir, log, run_id)
+        with streamlit_server(env, log) as (_, url):
+            output, errors = pretrain.communicate(timeout=120)
+            assert pretrain.returncode == 0, f"pre-training failed:\n{output}\n{errors}"
+            summary = json.loads(output.strip().splitlines()[-1])
+            assert summary["status"] == "completed", summary
+            yield Server(url, runs_dir, log, summary["run_id"])
     finally:
         if pretrain.poll() is None:
             pretrain.kill()
-        stop_process_group(proc)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,33 @@ class Server:
 
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``streamlit run app.py`` on a free loopback port, its output in ``log``: yields
+    (process, url) once /_stcore/health says ok, and stops its process group afterwards."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", url.rsplit(":", 1)[1], "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while not health_ok(url):
+            if proc.poll() is not None:
+                raise AssertionError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no /_stcore/health 'ok' after {HEALTH_TIMEOUT_S} s:\n{log.read_text()}"
+                )
+            time.sleep(0.2)
+        yield proc, url
+    finally:
+        stop_process_group(proc)
 
 
 def wait_until_idle(page: Any, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:

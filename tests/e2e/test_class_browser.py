@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from e2e_helpers import (
-    HEALTH_TIMEOUT_S,
     RENDER_TIMEOUT_MS,
-    REPO,
     assert_no_exception,
-    free_port,
-    health_ok,
-    stop_process_group,
+    streamlit_server,
     wait_until_idle,
 )
 
@@ -49,25 +43,8 @@ def class_server(browser_available: None, tmp_path_factory) -> Iterator[tuple[st
     )
     env.pop("AEVAE_TEACHER_PASSWORD", None)
     env.pop("AEVAE_MAX_ACTIVE_PER_OWNER", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while not health_ok(url):
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with streamlit_server(env, tmp / "server.log") as (_, url):
         yield url, RunStore(tmp / "runs")
-    finally:
-        stop_process_group(proc)
 
 
 def student(browser: Any) -> Any:
