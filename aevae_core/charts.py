@@ -121,11 +121,19 @@ def rate_distortion(points: Sequence[dict[str, Any]]) -> go.Figure:
     """One point per run: KL (rate) vs reconstruction (distortion), in nats/image, joined in
     order of beta (Alemi et al. 2018, "Fixing a Broken ELBO")."""
     pts = sorted(points, key=lambda p: (p.get("beta") is None, p.get("beta") or 0.0))
-    text = [p["name"] if p.get("beta") is None else f"{p['name']} (β={p['beta']:g})" for p in pts]
+    text = [
+        p["name"]
+        if p.get("beta") is None or "β=" in p["name"]
+        else f"{p['name']} (β={p['beta']:g})"
+        for p in pts
+    ]
+    # The rightmost label opens to the left, so the plot's edge does not cut it.
+    right = max(range(len(pts)), key=lambda i: pts[i]["kl"]) if pts else -1
+    positions = ["top left" if i == right else "top right" for i in range(len(pts))]
     fig = go.Figure(
         go.Scatter(
             x=[p["kl"] for p in pts], y=[p["recon"] for p in pts], mode="lines+markers+text",
-            text=text, textposition="top right", marker={"size": 10, "color": BLUE},
+            text=text, textposition=positions, marker={"size": 10, "color": BLUE},
             hovertemplate="%{text}<br>KL %{x:.2f}<br>recon %{y:.2f}<extra></extra>",
             name="runs",
         )

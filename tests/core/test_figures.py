@@ -162,6 +162,10 @@ def test_rate_distortion_sorted_by_beta():
     assert len(fig.data) == 1
     assert list(fig.data[0].x) == [10.0, 2.0, 0.0]
     assert fig.data[0].text[0] == "a (β=0.5)" and fig.data[0].text[2] == "ae"
+    # The rightmost point's label opens to the left (the plot's edge cut it off).
+    assert list(fig.data[0].textposition) == ["top left", "top right", "top right"]
+    named = F.rate_distortion([{"name": "β-VAE β=4", "kl": 1.0, "recon": 2.0, "beta": 4.0}])
+    assert named.data[0].text[0] == "β-VAE β=4", "the β is not said twice"
 
 
 def test_overlay_curves_train_dashed_validation_solid():
