@@ -24,6 +24,7 @@ VIRIDIS = (
     "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725",
 )  # fmt: skip
 ACTIVE_COLOR, INACTIVE_COLOR = "#2ca02c", "#bbbbbb"
+MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross")
 COLLAPSED_TITLE = "KL per latent dimension — posterior collapsed"
 
 
@@ -111,36 +112,51 @@ def roc_figure(
     if point is not None:
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
                                  marker={"size": 11, "color": RED}))  # fmt: skip
-    fig.update_xaxes(title_text="false positive rate", range=[0, 1])
-    fig.update_yaxes(title_text="true positive rate", range=[0, 1.02], scaleanchor="x")
+    # Both axes are rates, 0 to 1. A square plot via scaleanchor alone made plotly widen the
+    # y range to fit the wide box (it ran -0.5 to 2); constrain="domain" shrinks the box.
+    fig.update_xaxes(title_text="false positive rate", range=[0, 1], constrain="domain")
+    fig.update_yaxes(
+        title_text="true positive rate", range=[0, 1], scaleanchor="x", constrain="domain"
+    )
     fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 30, "b": 40})
     return fig
 
 
 def rate_distortion(points: Sequence[dict[str, Any]]) -> go.Figure:
     """One point per run: KL (rate) vs reconstruction (distortion), in nats/image, joined in
-    order of beta (Alemi et al. 2018, "Fixing a Broken ELBO")."""
+    order of beta (Alemi et al. 2018, "Fixing a Broken ELBO").
+
+    Each run is its own marker trace named in the legend (one colour each), so names never
+    overlap however close the points lie; the grey line joins them in order of beta.
+    """
     pts = sorted(points, key=lambda p: (p.get("beta") is None, p.get("beta") or 0.0))
-    text = [
+    names = [
         p["name"]
         if p.get("beta") is None or "β=" in p["name"]
         else f"{p['name']} (β={p['beta']:g})"
         for p in pts
     ]
-    # The rightmost label opens to the left, so the plot's edge does not cut it.
-    right = max(range(len(pts)), key=lambda i: pts[i]["kl"]) if pts else -1
-    positions = ["top left" if i == right else "top right" for i in range(len(pts))]
     fig = go.Figure(
         go.Scatter(
-            x=[p["kl"] for p in pts], y=[p["recon"] for p in pts], mode="lines+markers+text",
-            text=text, textposition=positions, marker={"size": 10, "color": BLUE},
-            hovertemplate="%{text}<br>KL %{x:.2f}<br>recon %{y:.2f}<extra></extra>",
-            name="runs",
+            x=[p["kl"] for p in pts], y=[p["recon"] for p in pts], mode="lines",
+            line={"color": "#999"}, hoverinfo="skip", showlegend=False, name="order of β",
         )
     )  # fmt: skip
+    for i, (p, name) in enumerate(zip(pts, names, strict=True)):
+        fig.add_trace(
+            go.Scatter(
+                x=[p["kl"]], y=[p["recon"]], mode="markers", name=name,
+                marker={"size": 12, "color": CLASS_COLORS[i % len(CLASS_COLORS)],
+                        "symbol": MARKERS[i % len(MARKERS)]},
+                hovertemplate=f"{name}<br>KL %{{x:.2f}}<br>recon %{{y:.2f}}<extra></extra>",
+            )
+        )  # fmt: skip
     fig.update_xaxes(title_text="KL (rate), nats / image")
     fig.update_yaxes(title_text="reconstruction (distortion), nats / image")
-    fig.update_layout(height=380, margin={"l": 50, "r": 10, "t": 30, "b": 40})
+    fig.update_layout(
+        height=380, margin={"l": 50, "r": 10, "t": 30, "b": 40},
+        legend={"title": {"text": "run"}},
+    )  # fmt: skip
     return fig
 
 

@@ -352,7 +352,9 @@ def latent_scatter(
     fig.update_xaxes(title_text=axis_titles[0], range=list(ranges[0]) if ranges else None)
     fig.update_yaxes(title_text=axis_titles[1], range=list(ranges[1]) if ranges else None)
     fig.update_layout(
-        title=title, height=height, clickmode="event+select", dragmode="select",
+        # dragmode "zoom", not "select": with a box-select drag mode Streamlit's
+        # selection_mode="points" never reports a click, and "click a dot" did nothing.
+        title=title, height=height, clickmode="event+select", dragmode="zoom",
         legend={"itemsizing": "constant"}, margin={"l": 40, "r": 10, "t": 40 if title else 10,
         "b": 40}, uirevision="latent-scatter" if ranges else None,
     )  # fmt: skip

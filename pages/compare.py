@@ -6,15 +6,15 @@ import streamlit as st
 
 from aevae_core import analysis
 from aevae_core.charts import overlay_curves, rate_distortion
-from aevae_core.figures import latent_scatter, mosaic_figure
+from aevae_core.figures import mosaic_figure
 from aevae_core.metrics import comparison_rows
 from pages.ui.common import run_label, store
+from pages.ui.compare_latent import collapse_warnings, latent_row
 from pages.ui.compare_parts import (
     choose_runs,
     metrics_for,
     pair_form,
     prior_distance,
-    projected_codes,
     short_name,
     wait_for,
 )
@@ -40,6 +40,7 @@ ready = [r for r in runs if store().snapshot_epochs(r["id"])]
 if len(ready) < 2:
     st.stop()
 names = {r["id"]: short_name(r, ready) for r in ready}
+collapse_warnings(ready, names)
 models = {r["id"]: analysis.load_model(store(), r["id"])[0] for r in ready}
 
 st.subheader("Loss curves", anchor="curves")
@@ -95,20 +96,7 @@ st.subheader("Latent spaces")
 max_dim = max(m.latent_dim for m in models.values())
 method = choose_method(max_dim, "cmp_method")
 method = ready_method([r["id"] for r in ready], method, max_dim)
-axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
-for col, r in zip(st.columns(len(ready)), ready, strict=True):
-    coords, labels, class_names = projected_codes(r["id"], r["last_epoch"], method)
-    col.plotly_chart(
-        latent_scatter(
-            coords,
-            labels=labels,
-            label_names=class_names,
-            title=names[r["id"]],
-            axis_titles=axes,
-            height=360,
-        ),
-        key=f"cmp_lat_{r['id']}",
-    )
+latent_row(ready, names, method)
 st.caption(
     "An AE spreads its codes wherever reconstruction is easiest, with gaps between "
     "classes; a VAE's KL term packs them into a round cloud around 0."

@@ -11,7 +11,7 @@ from aevae_core.figures import image_figure, latent_scatter, manifold_figure, mo
 from pages.ui.common import store
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
-from pages.ui.latent_parts import choose_method, draw_pad, evolution, ready_method
+from pages.ui.latent_parts import axis_titles, choose_method, draw_pad, evolution, ready_method
 from pages.ui.lesson import lesson_banner
 
 st.title("Latent space")
@@ -51,7 +51,7 @@ if color_by == "label":
 elif color_by in val["factor_names"]:
     col = val["factor_names"].index(color_by)
     color_kw = {"color_values": val["factors"][:, col], "color_name": color_by}
-axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
+axes = axis_titles(method)
 
 drawn = st.session_state.get("latent_drawn")
 highlight = None

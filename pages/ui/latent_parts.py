@@ -13,7 +13,16 @@ from aevae_core.figures import latent_scatter
 from pages.ui.common import store
 
 METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+AXIS_TITLES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PAD = 16  # drawing pad resolution; embed_image resizes to the model's images
+
+
+def axis_titles(method: str) -> tuple[str, str]:
+    """The scatter's axis titles: z1/z2 for raw codes, else "PCA 1", "t-SNE 2", …"""
+    if method == "raw":
+        return ("z1", "z2")
+    name = AXIS_TITLES.get(method, method.upper())
+    return (f"{name} 1", f"{name} 2")
 
 
 @st.cache_resource(show_spinner=False)
@@ -117,6 +126,7 @@ def _evolution_body(
         frames[epochs.index(epoch)],
         labels=labels,
         ranges=ranges,
+        axis_titles=axis_titles(method),
         title=f"epoch {epoch}",
         height=420,
     )

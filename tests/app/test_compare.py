@@ -8,10 +8,12 @@ workers, so what the pair action queues stays queued for the test to inspect.
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import pytest
 from app_helpers import by_label, no_exception, open_page, plotly_figures, query_param, texts
 from app_helpers import wait_for as poll_until
@@ -51,6 +53,13 @@ def runs(app_env) -> dict[str, str]:
             "beta4": _trained(store, model="vae", beta=4.0),
             "sprites": _trained(store, dataset="sprites", max_samples=600, model="vae"),
         }
+
+
+def _array(values: Any) -> np.ndarray:
+    """A plotly array from a figure's JSON: a list, or {"bdata": base64, "dtype": ...}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=np.float64)
 
 
 def _select(at, run_ids: list[str]):
@@ -226,7 +235,7 @@ def test_compare_shows_raw_axes_while_tsne_fits(app_env, runs, tsne_warm):
     no_exception(at)
     assert "being computed" not in texts(at.info)
     scatter = plotly_figures(at)[f"cmp_lat_{runs['ae']}"]
-    assert scatter["layout"]["xaxis"]["title"]["text"] == "TSNE 1"
+    assert scatter["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
     assert time.monotonic() - started < FIT_TIMEOUT_S
 
 
@@ -243,7 +252,7 @@ def test_latent_page_shows_raw_axes_while_tsne_fits(app_env, runs, tsne_warm):
     no_exception(at)
     assert "being computed" not in texts(at.info)
     title = plotly_figures(at)["latent_scatter"]["layout"]["xaxis"]["title"]["text"]
-    assert title == "TSNE 1"
+    assert title == "t-SNE 1"
 
 
 def test_latent_kl_chart_has_a_short_title_and_the_page_explains(runs):
@@ -254,3 +263,30 @@ def test_latent_kl_chart_has_a_short_title_and_the_page_explains(runs):
     title = plotly_figures(at)["latent_kl"]["layout"]["title"]["text"]
     assert title == "KL per latent dimension — posterior collapsed"
     assert "Posterior collapse: the codes carry almost no information" in texts(at.warning)
+
+
+def test_collapsed_beta_vae_is_warned_and_drawn_on_a_shared_scale(runs):
+    """The β = 4 VAE has collapsed (its codes sit near 0): Compare names it in a warning and
+    draws every run on the same axes, so its scatter is a small blob beside the AE's cloud."""
+    at = _select(open_page(PAGE), [runs["ae"], runs["beta4"]])
+    no_exception(at)
+    warnings = texts(at.warning)
+    assert "β-VAE β=4**: Posterior collapse" in warnings, warnings
+    assert "**AE**" not in warnings
+    figures = plotly_figures(at)
+    ae, beta = figures[f"cmp_lat_{runs['ae']}"], figures[f"cmp_lat_{runs['beta4']}"]
+    for axis in ("xaxis", "yaxis"):
+        assert ae["layout"][axis]["range"] == beta["layout"][axis]["range"], "one shared scale"
+    assert ae["layout"]["xaxis"]["title"]["text"] == "z1"
+
+    def width(fig: dict) -> float:
+        xs = np.concatenate([_array(t["x"]) for t in fig["data"]])
+        return float(xs.max() - xs.min())
+
+    # The collapsed run's codes span a sliver of the shared axis; the AE's a good part of it.
+    lo, hi = ae["layout"]["xaxis"]["range"]
+    # Measured: AE 1.09 and β-VAE 0.055 wide on a shared x range 2.84 wide.
+    assert width(ae) > 0.3 * (hi - lo) and width(beta) < 0.05 * (hi - lo)
+    assert "same axes" in texts(at.caption)
+    spreads = [float(f["layout"]["title"]["text"].rsplit(" ", 1)[1]) for f in (ae, beta)]
+    assert spreads[1] < spreads[0], spreads

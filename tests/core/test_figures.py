@@ -150,6 +150,9 @@ def test_error_histogram_and_roc():
     assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x0 == 8.0
     roc = F.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.9, 1]), 0.8, point=(0.5, 0.9))
     assert len(roc.data) == 3 and "0.800" in roc.data[0].name
+    # Rates: both axes 0 to 1, kept square by shrinking the box, never the range.
+    assert tuple(roc.layout.xaxis.range) == (0, 1) == tuple(roc.layout.yaxis.range)
+    assert roc.layout.xaxis.constrain == "domain" == roc.layout.yaxis.constrain
 
 
 def test_rate_distortion_sorted_by_beta():
@@ -159,13 +162,14 @@ def test_rate_distortion_sorted_by_beta():
         {"name": "ae", "kl": 0.0, "recon": 18.0, "beta": None},
     ]
     fig = F.rate_distortion(points)
-    assert len(fig.data) == 1
-    assert list(fig.data[0].x) == [10.0, 2.0, 0.0]
-    assert fig.data[0].text[0] == "a (β=0.5)" and fig.data[0].text[2] == "ae"
-    # The rightmost point's label opens to the left (the plot's edge cut it off).
-    assert list(fig.data[0].textposition) == ["top left", "top right", "top right"]
+    line, *runs = fig.data
+    assert list(line.x) == [10.0, 2.0, 0.0] and not line.showlegend
+    # Names live in the legend, one trace per run: no text drawn on the plot can overlap.
+    assert [t.name for t in runs] == ["a (β=0.5)", "b (β=4)", "ae"]
+    assert all("text" not in t.mode for t in fig.data)
+    assert len({t.marker.color for t in runs}) == 3
     named = F.rate_distortion([{"name": "β-VAE β=4", "kl": 1.0, "recon": 2.0, "beta": 4.0}])
-    assert named.data[0].text[0] == "β-VAE β=4", "the β is not said twice"
+    assert named.data[1].name == "β-VAE β=4", "the β is not said twice"
 
 
 def test_overlay_curves_train_dashed_validation_solid():
