@@ -111,14 +111,18 @@ def roc_figure(
     )  # fmt: skip
     if point is not None:
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
-                                 marker={"size": 11, "color": RED}))  # fmt: skip
+                                 marker={"size": 11, "color": RED}, cliponaxis=False))  # fmt: skip
     # Both axes are rates, 0 to 1. A square plot via scaleanchor alone made plotly widen the
     # y range to fit the wide box (it ran -0.5 to 2); constrain="domain" shrinks the box.
     fig.update_xaxes(title_text="false positive rate", range=[0, 1], constrain="domain")
     fig.update_yaxes(
         title_text="true positive rate", range=[0, 1], scaleanchor="x", constrain="domain"
     )
-    fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 30, "b": 40})
+    # Legend below: beside the plot it took half of a narrow column's width.
+    fig.update_layout(
+        height=380, margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+    )  # fmt: skip
     return fig
 
 

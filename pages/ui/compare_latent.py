@@ -52,22 +52,22 @@ def latent_row(runs: list[dict[str, Any]], names: dict[str, str], method: str) -
         st.columns(len(runs)), runs, projected, strict=True
     ):
         spread = code_spread(r["id"], r["last_epoch"])
-        col.plotly_chart(
-            latent_scatter(
-                coords,
-                labels=labels,
-                label_names=class_names,
-                title=f"{names[r['id']]} · code std {spread:.2g}",
-                axis_titles=axis_titles(method),
-                ranges=ranges,
-                height=360,
-            ),
-            key=f"cmp_lat_{r['id']}",
+        fig = latent_scatter(
+            coords,
+            labels=labels,
+            label_names=class_names,
+            title=f"{names[r['id']]} · code std {spread:.2g}",
+            axis_titles=axis_titles(method),
+            ranges=ranges,
+            height=360,
         )
+        # One legend (the last plot's): the classes' colours are the same in every plot.
+        fig.update_layout(showlegend=r is runs[-1])
+        col.plotly_chart(fig, key=f"cmp_lat_{r['id']}")
     if shared:
         st.caption(
             "Every plot has the same axes, in the codes' own units: a run whose codes barely "
-            "move (a collapsed VAE) is a small blob in the middle, not a cloud."
+            "move (a collapsed VAE) is a small blob, not a cloud."
         )
     else:
         st.caption(
