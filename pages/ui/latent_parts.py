@@ -13,16 +13,13 @@ from aevae_core.figures import latent_scatter
 from pages.ui.common import store
 
 METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
-AXIS_TITLES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 PAD = 16  # drawing pad resolution; embed_image resizes to the model's images
 
 
 def axis_titles(method: str) -> tuple[str, str]:
     """The scatter's axis titles: z1/z2 for raw codes, else "PCA 1", "t-SNE 2", …"""
-    if method == "raw":
-        return ("z1", "z2")
-    name = AXIS_TITLES.get(method, method.upper())
-    return (f"{name} 1", f"{name} 2")
+    name = METHOD_TITLES.get(method, method.upper())
+    return ("z1", "z2") if method == "raw" else (f"{name} 1", f"{name} 2")
 
 
 @st.cache_resource(show_spinner=False)
@@ -153,8 +150,7 @@ def _gif(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str) -> 
 def _frames(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str):
     proj = projection.projection_for_run(store(), run_id, method)
     frames = [proj.transform(store().read_snapshot(run_id, e)["codes"]) for e in epochs]
-    snap = store().read_snapshot(run_id, epochs[-1])
-    return frames, snap.get(labels_key)
+    return frames, store().read_snapshot(run_id, epochs[-1]).get(labels_key)
 
 
 def draw_pad(key: str) -> np.ndarray | None:

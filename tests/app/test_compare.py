@@ -251,8 +251,14 @@ def test_latent_page_shows_raw_axes_while_tsne_fits(app_env, runs, tsne_warm):
     at.run()
     no_exception(at)
     assert "being computed" not in texts(at.info)
-    title = plotly_figures(at)["latent_scatter"]["layout"]["xaxis"]["title"]["text"]
-    assert title == "t-SNE 1"
+    figures = plotly_figures(at)
+    assert figures["latent_scatter"]["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
+    # The evolution chart names the same projection's axes (it said z1/z2 under PCA).
+    evolution = figures[f"latent_evo_chart_{runs['vae']}"]["layout"]
+    assert (evolution["xaxis"]["title"]["text"], evolution["yaxis"]["title"]["text"]) == (
+        "t-SNE 1",
+        "t-SNE 2",
+    )
 
 
 def test_latent_kl_chart_has_a_short_title_and_the_page_explains(runs):
