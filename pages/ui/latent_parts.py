@@ -1,10 +1,8 @@
 """Pieces of the Latent space page: projection choice with background warm-up, the epoch
-evolution player, and the drawing pad (UI glue only; the work is in aevae_core)."""
+evolution player (UI glue only; the work is in aevae_core)."""
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from aevae_core import projection
@@ -13,7 +11,6 @@ from aevae_core.figures import latent_scatter
 from pages.ui.common import store
 
 METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
-PAD = 16  # drawing pad resolution; embed_image resizes to the model's images
 
 
 @st.cache_resource(show_spinner=False)
@@ -145,49 +142,3 @@ def _frames(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str):
     frames = [proj.transform(store().read_snapshot(run_id, e)["codes"]) for e in epochs]
     snap = store().read_snapshot(run_id, epochs[-1])
     return frames, snap.get(labels_key)
-
-
-def draw_pad(key: str) -> np.ndarray | None:
-    """A 16x16 pad: select cells with the box or lasso tool to paint them (each selection
-    adds ink). Returns the drawing (H, W) in [0, 1], or None while it is empty."""
-    ink_key = f"{key}_ink"
-    if ink_key not in st.session_state or st.button("Clear", key=f"{key}_clear"):
-        st.session_state[ink_key] = np.zeros((PAD, PAD), np.float32)
-        st.session_state[f"{key}_nonce"] = st.session_state.get(f"{key}_nonce", 0) + 1
-    ink = st.session_state[ink_key]
-    ys, xs = np.mgrid[0:PAD, 0:PAD]
-    fig = go.Figure(
-        go.Scatter(
-            x=xs.ravel(),
-            y=-ys.ravel(),
-            mode="markers",
-            hoverinfo="none",
-            marker={
-                "symbol": "square",
-                "size": 15,
-                "color": ink.ravel(),
-                "cmin": 0,
-                "cmax": 1,
-                "colorscale": [[0, "#f4f4f4"], [1, "#111111"]],
-                "line": {"width": 0},
-            },
-        )
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), dragmode="lasso")
-    event = st.plotly_chart(
-        fig,
-        on_select="rerun",
-        selection_mode=("lasso", "box"),
-        key=f"{key}_pad_{st.session_state[f'{key}_nonce']}",
-        width="content",
-    )
-    picked = event.selection.point_indices if event else []
-    if picked:
-        flat = ink.ravel().copy()
-        flat[list(picked)] = 1.0
-        if not np.array_equal(flat, ink.ravel()):
-            st.session_state[ink_key] = flat.reshape(PAD, PAD)
-            st.rerun()
-    return ink if ink.any() else None
