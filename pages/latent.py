@@ -12,7 +12,7 @@ from pages.ui.common import store
 from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
-from pages.ui.latent_parts import choose_method, evolution, ready_method
+from pages.ui.latent_parts import choose_method, evolution, image_count, ready_method
 from pages.ui.lesson import lesson_banner
 
 st.title("Latent space")
@@ -26,7 +26,7 @@ c1, c2, c3 = st.columns([3, 2, 2])
 with c1:
     method = choose_method(D, "latent_method")
 method = ready_method([run_id], method, D)  # PCA while UMAP / t-SNE fit in the background
-n_points = c2.select_slider("Images", [500, 1000, 2000, 5000, 10_000], 2000, key="latent_n")
+n_points = image_count(c2, len(split(run_id, "val", 10_000)["x"]), "latent_n")
 val = split(run_id, "val", n_points)
 color_options = (["label"] if val["y"] is not None else []) + list(val["factor_names"])
 color_by = c3.selectbox(

@@ -142,3 +142,24 @@ def _frames(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str):
     frames = [proj.transform(store().read_snapshot(run_id, e)["codes"]) for e in epochs]
     snap = store().read_snapshot(run_id, epochs[-1])
     return frames, snap.get(labels_key)
+
+
+IMAGE_COUNTS = (500, 1000, 2000, 5000, 10_000)
+
+
+def image_counts(total: int) -> list[int]:
+    """How many validation images the scatter may show: the usual steps below the split's
+    size, then all of it (capped at 10,000): 180 digits -> [180]; MNIST -> 500..10,000."""
+    top = min(total, IMAGE_COUNTS[-1])
+    return [n for n in IMAGE_COUNTS if n < top] + [top]
+
+
+def image_count(where, total: int, key: str) -> int:  # noqa: ANN001 - a Streamlit container
+    """The "Images" slider, bounded by the split's ``total`` images (a caption when only one
+    choice is left)."""
+    counts = image_counts(total)
+    if len(counts) == 1:
+        where.caption(f"Images: all {total} validation images")
+        return counts[0]
+    default = max(n for n in counts if n <= 2000) if counts[0] <= 2000 else counts[0]
+    return where.select_slider("Images", counts, default, key=key)
