@@ -38,3 +38,39 @@ def test_latent_images_bounded_by_the_split(app_env, completed_run):
     assert not [s for s in at.select_slider if s.label == "Images"]
     assert "all 180 validation images" in texts(at.caption)
     assert _points(plotly_figures(at)["latent_scatter"]) == 180
+
+
+def test_runs_table_hides_beta_for_an_ae_and_names_runs(app_env):
+    """An AE's beta cell is empty (not "None"); a β-VAE says so in the model column; a name
+    typed on the Runs page is stored, shown in the table and in the run's label."""
+    from app_helpers import by_label, make_finished_run
+
+    store = app_env.store
+    ae = make_finished_run(store, model="ae")
+    bvae = make_finished_run(store, beta=4.0)
+    at = open_page("pages/runs.py", {"run": bvae})
+    no_exception(at)
+    df = at.dataframe[0].value
+    row_ae = df[df["run"] == ae].iloc[0]
+    row_b = df[df["run"] == bvae].iloc[0]
+    assert row_ae["beta"] == "" and row_ae["model"] == "AE"
+    assert row_b["beta"] == "4" and row_b["model"] == "β-VAE β=4"
+    by_label(at.text_input, "Name").input("  my   wide VAE ").run()
+    no_exception(at)
+    assert store.get_run(bvae)["name"] == "my wide VAE"
+    df = at.dataframe[0].value
+    assert df[df["run"] == bvae].iloc[0]["name"] == "my wide VAE"
+    heading = " ".join(h.value for h in at.subheader)
+    assert "my wide VAE · β-VAE β=4" in heading
+    assert ":material/check_circle:" in heading  # an icon, not an emoji
+
+
+def test_run_labels_use_material_icons_not_emoji():
+    from pages.ui.common import STATUS_ICONS, run_label
+
+    run = {"name": "", "model": "vae", "beta": 1.0, "latent_dim": 2, "dataset": "digits",
+           "id": "x", "status": "running"}  # fmt: skip
+    assert all(v.startswith(":material/") for v in STATUS_ICONS.values())
+    assert run_label(run) == ":material/directions_run: VAE · z=2 · digits · x"
+    assert run_label(run, icon=False) == "VAE · z=2 · digits · x (running)"
+    assert all(ord(ch) < 0x2000 or ch in "β·…" for ch in run_label(run))
