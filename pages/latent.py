@@ -99,7 +99,7 @@ if kl is not None:
     )
 
 st.subheader("How the codes moved during training")
-evolution(run_id, method)
+evolution(run_id, method, class_names=tuple(val["class_names"]))
 
 st.subheader("Where does your image land?")
 where_it_lands(

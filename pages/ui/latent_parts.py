@@ -85,7 +85,9 @@ def _wait_for_projection(run_ids: tuple[str, ...], method: str) -> None:
         st.rerun()
 
 
-def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
+def evolution(
+    run_id: str, method: str, labels_key: str = "labels", class_names: tuple[str, ...] = ()
+) -> None:
     """Codes of the fixed validation sample at every epoch, on one projection fitted once;
     a Play toggle steps through the epochs (only this part of the page refreshes)."""
     epochs = store().snapshot_epochs(run_id)
@@ -94,11 +96,16 @@ def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
         return
     playing = st.session_state.get(f"latent_play_{run_id}", False)
     body = st.fragment(run_every=0.8 if playing else None)(_evolution_body)
-    body(run_id, method, tuple(epochs), labels_key, playing)
+    body(run_id, method, tuple(epochs), labels_key, playing, tuple(class_names))
 
 
 def _evolution_body(
-    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, was_playing: bool
+    run_id: str,
+    method: str,
+    epochs: tuple[int, ...],
+    labels_key: str,
+    was_playing: bool,
+    class_names: tuple[str, ...] = (),
 ) -> None:
     frames, labels = _frames(run_id, method, epochs, labels_key)
     ranges = axis_ranges(frames)
@@ -118,7 +125,7 @@ def _evolution_body(
         height=420,
     )
     st.plotly_chart(fig, key=f"latent_evo_chart_{run_id}")
-    gif = _gif(run_id, method, epochs, labels_key)
+    gif = _gif(run_id, method, epochs, labels_key, class_names)
     st.download_button(
         "Download the evolution as a GIF",
         gif,
@@ -129,11 +136,15 @@ def _evolution_body(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _gif(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str) -> bytes:
+def _gif(
+    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, names: tuple[str, ...]
+) -> bytes:
     frames, labels = _frames(run_id, method, epochs, labels_key)
+    axes = ("z1", "z2") if method == "raw" else (f"{method.upper()} 1", f"{method.upper()} 2")
     return evolution_gif(
-        frames, labels, titles=[f"epoch {e}" for e in epochs], ranges=axis_ranges(frames)
-    )
+        frames, labels, titles=[f"epoch {e}" for e in epochs], ranges=axis_ranges(frames),
+        axis_titles=axes, label_names=names or None, size=480,
+    )  # fmt: skip
 
 
 @st.cache_data(show_spinner="Projecting every epoch…", max_entries=16)
