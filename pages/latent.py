@@ -12,6 +12,7 @@ from pages.ui.common import store
 from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
+from pages.ui.exports import mosaic_chart
 from pages.ui.latent_parts import choose_method, evolution, image_count, ready_method
 from pages.ui.lesson import lesson_banner
 
@@ -83,7 +84,7 @@ if D == 2:  # full width: 15 cells of at least 40 px do not fit in a column
         "would show only the middle (or miss) its cloud."
     )
     grid = analysis.manifold_grid(m, 15, codes=None if m.variational else mu)
-    st.plotly_chart(manifold_figure(grid), key="latent_manifold")
+    mosaic_chart(manifold_figure(grid), key="latent_manifold")
 
 kl = kl_per_dim(run_id, epoch)
 if kl is not None:

@@ -74,3 +74,25 @@ def test_run_labels_use_material_icons_not_emoji():
     assert run_label(run) == ":material/directions_run: VAE · z=2 · digits · x"
     assert run_label(run, icon=False) == "VAE · z=2 · digits · x (running)"
     assert all(ord(ch) < 0x2000 or ch in "β·…" for ch in run_label(run))
+
+
+def test_mosaic_png_is_the_figures_own_png():
+    import io
+
+    from PIL import Image
+
+    from aevae_core.figures import mosaic_figure
+    from pages.ui.exports import mosaic_png
+
+    grid = np.random.default_rng(0).random((2, 3, 1, 8, 8)).astype(np.float32)
+    fig = mosaic_figure(grid, ["a", "b"], ["1", "2", "3"])
+    img = Image.open(io.BytesIO(mosaic_png(fig)))
+    assert img.format == "PNG" and list(img.size[::-1]) == list(fig.layout.meta["size"])
+
+
+def test_mosaics_offer_a_png_download(app_env, completed_run):
+    at = open_page("pages/traversals.py", {"run": completed_run})
+    no_exception(at)
+    buttons = {b.proto.id: b.proto.label for b in at.get("download_button")}
+    grid = [label for key, label in buttons.items() if "trav_grid_png" in key]
+    assert grid == ["Download PNG"], buttons
