@@ -59,7 +59,9 @@ def kl_bar(
         font={"size": 11, "color": "#555"},
     )  # fmt: skip
     fig.update_xaxes(title_text="latent dimension", categoryorder="array", categoryarray=names)
-    fig.update_yaxes(title_text="KL, nats / image")
+    # Plotly's default ticks use SI prefixes: collapsed units' KL (~1e-5) read "10µ". "e":
+    # plain decimals for ordinary values, 1e-5 style for tiny ones.
+    fig.update_yaxes(title_text="KL, nats / image", exponentformat="e")
     fig.update_layout(
         height=height, margin={"l": 40, "r": 10, "t": 60, "b": 40},
         title={"text": title, "font": {"color": "#d62728", "size": 13}} if title else None,

@@ -79,12 +79,15 @@ MIGRATIONS = (
     ("owner_birth", "INTEGER"),
     ("owner", "TEXT NOT NULL DEFAULT 'local'"),  # who started it (classroom.py); old: local
     ("pinned", "INTEGER NOT NULL DEFAULT 0"),  # a teacher's example run, listed first
+    ("name", "TEXT NOT NULL DEFAULT ''"),  # a name people give a run ('' = none), set_name
 )
+NAME_MAX = 40
 
 RUN_COLUMNS = (
     "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
     "created, started, ended, pid, host, pid_birth, owner_pid, owner_birth, last_epoch, "
-    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume, owner, pinned"
+    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume, owner, pinned, "
+    "name"
 )
 
 
@@ -283,6 +286,16 @@ class RunStore:
         with self._connect() as db:
             if db.execute("UPDATE runs SET pinned=? WHERE id=?", (int(pinned), run_id)).rowcount:
                 return
+        raise RunNotFound(f"no run with id {run_id!r}")
+
+    def set_name(self, run_id: str, name: str) -> str:
+        """Name a run (shown in run labels; '' removes the name). Returns the stored name."""
+        name = " ".join(str(name).split())  # one line, single spaces
+        if len(name) > NAME_MAX:
+            raise ValueError(f"run name: at most {NAME_MAX} characters, got {len(name)}")
+        with self._connect() as db:
+            if db.execute("UPDATE runs SET name=? WHERE id=?", (name, run_id)).rowcount:
+                return name
         raise RunNotFound(f"no run with id {run_id!r}")
 
     def queued(self) -> list[dict[str, Any]]:

@@ -7,11 +7,13 @@ import streamlit as st
 from aevae_core import analysis, projection
 from aevae_core.charts import kl_bar
 from aevae_core.data import SPRITE_FACTOR_INFO as FACTOR_INFO
-from aevae_core.figures import image_figure, latent_scatter, manifold_figure, mosaic_figure
+from aevae_core.figures import latent_scatter, manifold_figure, mosaic_figure
 from pages.ui.common import store
+from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
-from pages.ui.latent_parts import axis_titles, choose_method, draw_pad, evolution, ready_method
+from pages.ui.exports import mosaic_chart
+from pages.ui.latent_parts import axis_titles, choose_method, evolution, image_count, ready_method
 from pages.ui.lesson import lesson_banner
 
 st.title("Latent space")
@@ -25,7 +27,7 @@ c1, c2, c3 = st.columns([3, 2, 2])
 with c1:
     method = choose_method(D, "latent_method")
 method = ready_method([run_id], method, D)  # PCA while UMAP / t-SNE fit in the background
-n_points = c2.select_slider("Images", [500, 1000, 2000, 5000, 10_000], 2000, key="latent_n")
+n_points = image_count(c2, len(split(run_id, "val", 10_000)["x"]), "latent_n")
 val = split(run_id, "val", n_points)
 color_options = (["label"] if val["y"] is not None else []) + list(val["factor_names"])
 color_by = c3.selectbox(
@@ -53,15 +55,9 @@ elif color_by in val["factor_names"]:
     color_kw = {"color_values": val["factors"][:, col], "color_name": color_by}
 axes = axis_titles(method)
 
-drawn = st.session_state.get("latent_drawn")
-highlight = None
-if drawn is not None and drawn.shape[1:] == tuple(m.shape):
-    z_drawn, _ = analysis.encode(m, drawn)
-    highlight = tuple(projection.projection_for_run(store(), run_id, method).transform(z_drawn)[0])
-
 left, right = st.columns([3, 2], gap="large")
 with left:
-    fig = latent_scatter(coords, axis_titles=axes, highlight=highlight, **color_kw)
+    fig = latent_scatter(coords, axis_titles=axes, **color_kw)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
     st.caption(
         "Each dot is a validation image's code (the mean for a VAE). Click a dot to decode it. "
@@ -88,7 +84,7 @@ if D == 2:  # full width: 15 cells of at least 40 px do not fit in a column
         "would show only the middle (or miss) its cloud."
     )
     grid = analysis.manifold_grid(m, 15, codes=None if m.variational else mu)
-    st.plotly_chart(manifold_figure(grid), key="latent_manifold")
+    mosaic_chart(manifold_figure(grid), key="latent_manifold")
 
 kl = kl_per_dim(run_id, epoch)
 if kl is not None:
@@ -104,39 +100,12 @@ if kl is not None:
     )
 
 st.subheader("How the codes moved during training")
-evolution(run_id, method)
+evolution(run_id, method, class_names=tuple(val["class_names"]))
 
 st.subheader("Where does your image land?")
-pad_col, up_col, out_col = st.columns(3)
-with pad_col:
-    drawing = draw_pad("latent_draw")
-with up_col:
-    upload = st.file_uploader("…or upload a picture", type=["png", "jpg", "jpeg"], key="latent_up")
-if upload is not None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        picture = np.asarray(Image.open(upload).convert("RGBA"))
-    except (UnidentifiedImageError, OSError) as exc:
-        up_col.error(f"That file is not a readable PNG/JPEG image: {exc}")
-        picture = None
-else:
-    picture = drawing
-if picture is None and drawn is not None:
-    del st.session_state["latent_drawn"]
-    st.rerun()
-if picture is not None:
-    x = analysis.embed_image(picture, tuple(m.shape), center=config.dataset != "sprites")
-    if drawn is None or not np.array_equal(drawn, x):
-        st.session_state["latent_drawn"] = x
-        st.rerun()
-    with out_col:
-        recon = analysis.reconstruct(m, x)
-        st.plotly_chart(
-            image_figure(np.concatenate([x, recon], axis=3)[0], height=200),
-            key="latent_drawn_recon",
-        )
-        st.caption(
-            "As the model sees it (left) and its reconstruction (right); the star on "
-            "the scatter marks its code."
-        )
+where_it_lands(
+    m,
+    center=config.dataset != "sprites",
+    project=projection.projection_for_run(store(), run_id, method).transform,
+    scatter={"coords": coords, "axis_titles": axes, **color_kw},
+)

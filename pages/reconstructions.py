@@ -8,6 +8,7 @@ from aevae_core.charts import error_bars, error_histogram, roc_figure
 from aevae_core.figures import column_chunks, mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
+from pages.ui.exports import mosaic_chart
 from pages.ui.lesson import lesson_banner
 from pages.ui.recon_parts import (
     error_meaning,
@@ -53,7 +54,7 @@ with tab_recon:
     grid = np.stack([data["x"][order], recons[order]])
     for part, cols in enumerate(column_chunks(len(order))):  # readable tiles: <= 12 a row
         labels = [str(i) for i in order[cols]]
-        st.plotly_chart(
+        mosaic_chart(
             mosaic_figure(grid[:, cols], ["original", "reconstruction"], labels),
             key="recon_grid" if part == 0 else f"recon_grid_{part}",
         )
@@ -96,7 +97,7 @@ with tab_denoise:
     noisy = analysis.corrupt_images(clean, level, noise_type, seed=0)
     out = analysis.reconstruct(m, noisy)
     grid = np.stack([noisy, out, clean])
-    st.plotly_chart(
+    mosaic_chart(
         mosaic_figure(grid, ["noisy input", "reconstruction", "clean original"]),
         key="recon_denoise",
     )

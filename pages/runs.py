@@ -8,10 +8,18 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aevae_core.store import ACTIVE, STATUSES
+from aevae_core.store import ACTIVE, NAME_MAX, STATUSES
 from pages.ui.class_view import class_view, pin_toggle
 from pages.ui.classroom import control, is_teacher, owner_label, refusal
-from pages.ui.common import ago, manager, run_label, select_run, selected_run_id, store
+from pages.ui.common import (
+    ago,
+    manager,
+    model_label,
+    run_label,
+    select_run,
+    selected_run_id,
+    store,
+)
 
 st.title("Runs")
 runs = store().list_runs()
@@ -35,12 +43,13 @@ shown = [
 table = pd.DataFrame(
     {
         "run": [("📌 " if r["pinned"] else "") + r["id"] for r in shown],
+        "name": [r["name"] for r in shown],
         "status": [r["status"] for r in shown],
         "owner": [owner_label(r["owner"]) for r in shown],
         "dataset": [r["dataset"] for r in shown],
-        "model": [r["model"].upper() for r in shown],
+        "model": [model_label(r) for r in shown],
         "latent dim": [r["latent_dim"] for r in shown],
-        "beta": [r["beta"] if r["model"] == "vae" else None for r in shown],
+        "beta": [f"{r['beta']:g}" if r["model"] == "vae" else "" for r in shown],  # none for an AE
         "epochs": [f"{r['last_epoch']}/{r['epochs']}" for r in shown],
         "val loss (nats/image)": [r["val_loss"] for r in shown],
         "created": [ago(r["created"]) for r in shown],
@@ -70,6 +79,18 @@ select_run(run["id"])
 st.subheader(run_label(run))
 if run["reason"]:
     st.caption(f"Reason: {run['reason']}")
+name = st.text_input(
+    "Name",
+    run["name"],
+    max_chars=NAME_MAX,
+    key=f"runs_name_{run['id']}",
+    placeholder="e.g. wide AE, my first VAE",
+    help="A name shown with the run everywhere (press Enter to save).",
+    disabled=bool(refusal(run)),
+)
+if " ".join(name.split()) != run["name"]:  # as set_name stores it
+    store().set_name(run["id"], name)
+    st.rerun()
 if is_teacher():
     pin_toggle(run)
 

@@ -8,6 +8,7 @@ from aevae_core import analysis
 from aevae_core.figures import image_figure, mosaic_figure, traversal_figure
 from pages.ui.explore import codes, dims_by_activity, image_index_input, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
+from pages.ui.exports import mosaic_chart
 
 st.title("Traversals & generation")
 run, epoch = pick_run_and_epoch("trav")
@@ -40,7 +41,7 @@ with traverse:
     z0 = np.zeros(D, np.float32) if idx is None else mu_val[idx]
     grid = analysis.traversal_grid(m, z0, order[:rows], n_steps=9, span=3.0, scale=scale)
     offsets = [f"{v:+.1f}" for v in analysis.traversal_offsets(9, 3.0)]
-    st.plotly_chart(
+    mosaic_chart(
         traversal_figure(grid, [f"z{d + 1}" for d in order[:rows]], offsets), key="trav_grid"
     )
 
@@ -101,7 +102,7 @@ with interp:
     row = analysis.decode(m, path)
     grid = np.concatenate([val["x"][a][None], row, val["x"][b][None]])[None]
     labels = ["image A", *[f"{t:.2f}" for t in np.linspace(0, 1, steps)], "image B"]
-    st.plotly_chart(mosaic_figure(grid, None, labels), key="trav_interp")
+    mosaic_chart(mosaic_figure(grid, None, labels), key="trav_interp")
 
 with prior:
     st.caption(
@@ -118,4 +119,4 @@ with prior:
     n = c2.select_slider("Samples", [16, 32, 64], 32, key="trav_n")
     seed = c3.number_input("Seed", 0, 10_000, 0, key="trav_seed")
     samples = analysis.prior_samples(m, n, temperature, int(seed))
-    st.plotly_chart(mosaic_figure(samples.reshape(-1, 8, *samples.shape[1:])), key="trav_prior")
+    mosaic_chart(mosaic_figure(samples.reshape(-1, 8, *samples.shape[1:])), key="trav_prior")

@@ -43,14 +43,17 @@ def _use_app_navigation() -> None:
 
 
 RUN_KEY = "run_id"
+# Material icons, not emoji: a machine without an emoji font shows emoji as empty boxes.
+# They render where Streamlit renders Markdown (captions, headers, page links), not in the
+# options of a selectbox: there run_label(icon=False) names the status in words.
 STATUS_ICONS = {
-    "queued": "⏳",
-    "running": "🏃",
-    "completed": "✅",
-    "stopped": "⏹️",
-    "failed": "❌",
-    "diverged": "💥",
-    "interrupted": "⚠️",
+    "queued": ":material/schedule:",
+    "running": ":material/directions_run:",
+    "completed": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
+    "diverged": ":material/trending_up:",
+    "interrupted": ":material/warning:",
 }
 
 
@@ -114,13 +117,22 @@ def select_run(run_id: str) -> None:
     st.query_params["run"] = run_id
 
 
-def run_label(run: dict[str, Any]) -> str:
-    icon = STATUS_ICONS.get(run["status"], "")
-    beta = f" β={run['beta']:g}" if run["model"] == "vae" and run["beta"] != 1 else ""
-    return (
-        f"{icon} {run['model'].upper()}{beta} · z={run['latent_dim']} · {run['dataset']} · "
-        f"{run['id']}"
-    )
+def model_label(run: dict[str, Any]) -> str:
+    """AE, VAE, or "β-VAE β=4" for a VAE whose β is not 1."""
+    if run["model"] == "vae" and run["beta"] != 1:
+        return f"β-VAE β={run['beta']:g}"
+    return run["model"].upper()
+
+
+def run_label(run: dict[str, Any], *, icon: bool = True) -> str:
+    """The run's name (when it has one), model, code size, data and ID, after its status
+    icon; with ``icon=False`` (plain-text places like a selectbox) an unfinished status is
+    said in words instead."""
+    name = f"{run['name']} · " if run.get("name") else ""
+    text = f"{name}{model_label(run)} · z={run['latent_dim']} · {run['dataset']} · {run['id']}"
+    if icon:
+        return f"{STATUS_ICONS.get(run['status'], '')} {text}".strip()
+    return text if run["status"] == "completed" else f"{text} ({run['status']})"
 
 
 def run_picker(
@@ -137,7 +149,11 @@ def run_picker(
         current = completed[0] if completed else ids[0]
     by_id = {r["id"]: r for r in runs}
     chosen = st.selectbox(
-        label, ids, index=ids.index(current), key=key, format_func=lambda i: run_label(by_id[i])
+        label,
+        ids,
+        index=ids.index(current),
+        key=key,
+        format_func=lambda i: run_label(by_id[i], icon=False),
     )
     if chosen != st.query_params.get("run"):
         select_run(chosen)
@@ -195,8 +211,8 @@ def render_sidebar() -> None:
             )
             st.page_link(
                 "pages/train.py",
-                label=f"{STATUS_ICONS[run['status']]} {run['model'].upper()} {run['dataset']} "
-                f"· {progress}",
+                label=f"{model_label(run)} {run['dataset']} · {progress}",
+                icon=STATUS_ICONS[run["status"]],
                 query_params={"run": run["id"]},
             )
 

@@ -62,7 +62,7 @@ def choose_runs() -> list[dict[str, Any]]:
         list(by_id),
         [r["id"] for r in default][:4],
         max_selections=4,
-        format_func=lambda i: run_label(by_id[i]),
+        format_func=lambda i: run_label(by_id[i], icon=False),
         key=f"cmp_runs_{group}_{','.join(listed)}",  # a new link starts a new selection
     )
     return [by_id[i] for i in chosen]

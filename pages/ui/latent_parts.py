@@ -1,10 +1,8 @@
 """Pieces of the Latent space page: projection choice with background warm-up, the epoch
-evolution player, and the drawing pad (UI glue only; the work is in aevae_core)."""
+evolution player (UI glue only; the work is in aevae_core)."""
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from aevae_core import projection
@@ -13,7 +11,6 @@ from aevae_core.figures import latent_scatter
 from pages.ui.common import store
 
 METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
-PAD = 16  # drawing pad resolution; embed_image resizes to the model's images
 
 
 def axis_titles(method: str) -> tuple[str, str]:
@@ -94,7 +91,9 @@ def _wait_for_projection(run_ids: tuple[str, ...], method: str) -> None:
         st.rerun()
 
 
-def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
+def evolution(
+    run_id: str, method: str, labels_key: str = "labels", class_names: tuple[str, ...] = ()
+) -> None:
     """Codes of the fixed validation sample at every epoch, on one projection fitted once;
     a Play toggle steps through the epochs (only this part of the page refreshes)."""
     epochs = store().snapshot_epochs(run_id)
@@ -103,11 +102,16 @@ def evolution(run_id: str, method: str, labels_key: str = "labels") -> None:
         return
     playing = st.session_state.get(f"latent_play_{run_id}", False)
     body = st.fragment(run_every=0.8 if playing else None)(_evolution_body)
-    body(run_id, method, tuple(epochs), labels_key, playing)
+    body(run_id, method, tuple(epochs), labels_key, playing, tuple(class_names))
 
 
 def _evolution_body(
-    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, was_playing: bool
+    run_id: str,
+    method: str,
+    epochs: tuple[int, ...],
+    labels_key: str,
+    was_playing: bool,
+    class_names: tuple[str, ...] = (),
 ) -> None:
     frames, labels = _frames(run_id, method, epochs, labels_key)
     ranges = axis_ranges(frames)
@@ -128,7 +132,7 @@ def _evolution_body(
         height=420,
     )
     st.plotly_chart(fig, key=f"latent_evo_chart_{run_id}")
-    gif = _gif(run_id, method, epochs, labels_key)
+    gif = _gif(run_id, method, epochs, labels_key, class_names)
     st.download_button(
         "Download the evolution as a GIF",
         gif,
@@ -139,11 +143,14 @@ def _evolution_body(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _gif(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str) -> bytes:
+def _gif(
+    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, names: tuple[str, ...]
+) -> bytes:
     frames, labels = _frames(run_id, method, epochs, labels_key)
     return evolution_gif(
-        frames, labels, titles=[f"epoch {e}" for e in epochs], ranges=axis_ranges(frames)
-    )
+        frames, labels, titles=[f"epoch {e}" for e in epochs], ranges=axis_ranges(frames),
+        axis_titles=axis_titles(method), label_names=names or None, size=480,
+    )  # fmt: skip
 
 
 @st.cache_data(show_spinner="Projecting every epoch…", max_entries=16)
@@ -153,47 +160,22 @@ def _frames(run_id: str, method: str, epochs: tuple[int, ...], labels_key: str):
     return frames, store().read_snapshot(run_id, epochs[-1]).get(labels_key)
 
 
-def draw_pad(key: str) -> np.ndarray | None:
-    """A 16x16 pad: select cells with the box or lasso tool to paint them (each selection
-    adds ink). Returns the drawing (H, W) in [0, 1], or None while it is empty."""
-    ink_key = f"{key}_ink"
-    if ink_key not in st.session_state or st.button("Clear", key=f"{key}_clear"):
-        st.session_state[ink_key] = np.zeros((PAD, PAD), np.float32)
-        st.session_state[f"{key}_nonce"] = st.session_state.get(f"{key}_nonce", 0) + 1
-    ink = st.session_state[ink_key]
-    ys, xs = np.mgrid[0:PAD, 0:PAD]
-    fig = go.Figure(
-        go.Scatter(
-            x=xs.ravel(),
-            y=-ys.ravel(),
-            mode="markers",
-            hoverinfo="none",
-            marker={
-                "symbol": "square",
-                "size": 15,
-                "color": ink.ravel(),
-                "cmin": 0,
-                "cmax": 1,
-                "colorscale": [[0, "#f4f4f4"], [1, "#111111"]],
-                "line": {"width": 0},
-            },
-        )
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), dragmode="lasso")
-    event = st.plotly_chart(
-        fig,
-        on_select="rerun",
-        selection_mode=("lasso", "box"),
-        key=f"{key}_pad_{st.session_state[f'{key}_nonce']}",
-        width="content",
-    )
-    picked = event.selection.point_indices if event else []
-    if picked:
-        flat = ink.ravel().copy()
-        flat[list(picked)] = 1.0
-        if not np.array_equal(flat, ink.ravel()):
-            st.session_state[ink_key] = flat.reshape(PAD, PAD)
-            st.rerun()
-    return ink if ink.any() else None
+IMAGE_COUNTS = (500, 1000, 2000, 5000, 10_000)
+
+
+def image_counts(total: int) -> list[int]:
+    """How many validation images the scatter may show: the usual steps below the split's
+    size, then all of it (capped at 10,000): 180 digits -> [180]; MNIST -> 500..10,000."""
+    top = min(total, IMAGE_COUNTS[-1])
+    return [n for n in IMAGE_COUNTS if n < top] + [top]
+
+
+def image_count(where, total: int, key: str) -> int:  # noqa: ANN001 - a Streamlit container
+    """The "Images" slider, bounded by the split's ``total`` images (a caption when only one
+    choice is left)."""
+    counts = image_counts(total)
+    if len(counts) == 1:
+        where.caption(f"Images: all {total} validation images")
+        return counts[0]
+    default = max(n for n in counts if n <= 2000) if counts[0] <= 2000 else counts[0]
+    return where.select_slider("Images", counts, default, key=key)

@@ -134,6 +134,12 @@ def test_image_figure_and_colour_mosaic():
     assert png_of(rgb).mode == "RGB" and rgb.layout.title.text == "x"
 
 
+def test_kl_bar_ticks_have_no_si_prefix():
+    """A collapsed posterior's KL (~1e-5) must not be labelled "10µ" (Plotly's default)."""
+    fig = F.kl_bar([2e-5, 1e-5], [False, False], collapsed=True)
+    assert fig.layout.yaxis.exponentformat == "e"
+
+
 def test_kl_bar():
     fig = F.kl_bar([0.5, 0.0, 2.0, 0.01], [True, False, True, False], warning="collapsed!")
     assert len(fig.data) == 2

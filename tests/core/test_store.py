@@ -230,7 +230,22 @@ def test_migrates_an_older_database(tmp_path):
     store = RunStore(root)
     run = store.get_run("20260101-000000-abcdef")
     assert run["status"] == "completed" and run["owner_pid"] is None
+    assert run["name"] == ""  # the name column is added, empty for old runs
     assert store.get_run(store.create_run(CONFIG))["seq"] == 2
+
+
+def test_a_run_can_be_named(store):
+    run_id = store.create_run(CONFIG)
+    assert store.get_run(run_id)["name"] == ""
+    assert store.set_name(run_id, "  wide\n  AE ") == "wide AE"
+    assert store.get_run(run_id)["name"] == "wide AE"
+    assert store.list_runs()[0]["name"] == "wide AE"
+    with pytest.raises(ValueError, match="at most 40 characters, got 41"):
+        store.set_name(run_id, "x" * 41)
+    assert store.get_run(run_id)["name"] == "wide AE"
+    assert store.set_name(run_id, "") == ""
+    with pytest.raises(RunNotFound):
+        store.set_name("20260101-000000-zzzzzz", "a")
 
 
 # ----------------------------------------------------------------------------- metrics
