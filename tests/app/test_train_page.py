@@ -209,3 +209,22 @@ def test_momentum_has_a_field_only_for_sgd_with_momentum(env):
     assert field.value == pytest.approx(0.9)
     field.set_value(0.5).run()
     assert not at.error and not start_button(at).disabled
+
+
+def test_the_eta_counts_down_between_log_rows():
+    """Issue 12: with no new row the estimate grew (9 s -> 18 s); now it counts down."""
+    from pages.ui.train_live import _eta
+
+    steps = [{"step": 10, "time": 100.0}, {"step": 110, "time": 110.0}]  # 10 steps/s
+    etas = [_eta(steps, 310, now=110.0 + dt) for dt in (0.0, 1.0, 5.0, 30.0)]
+    assert etas == [" · about 20 s left", " · about 19 s left", " · about 15 s left",
+                    " · about 0 s left"]  # fmt: skip
+
+
+def test_the_sidebar_and_the_panel_name_the_same_epoch():
+    from pages.ui.jobs_list import epoch_label
+
+    run = {"status": "running", "last_epoch": 3, "epochs": 20}
+    assert epoch_label(run) == "epoch 4/20"  # the fourth is in progress
+    assert epoch_label({**run, "status": "completed", "last_epoch": 20}) == "epoch 20/20"
+    assert epoch_label({**run, "last_epoch": 20}) == "epoch 20/20"
