@@ -1,5 +1,7 @@
 """Train: choose data, model and hyperparameters; start a background job; watch it live."""
 
+import time
+
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -50,6 +52,7 @@ def start(config: TrainConfig) -> None:
     last = st.session_state.get(LAST_START_KEY)
     if last and last[0] == config_json and (get_run(last[1]) or {}).get("status") in ACTIVE:
         select_run(last[1])
+        st.session_state[SCROLL_KEY] = True  # the student did not see it: show it again
         return
     try:
         run_id = manager().submit(config, owner=owner())
@@ -85,7 +88,8 @@ with form_col:
 
 with live_col, st.container(key="train_live"):
     if st.session_state.pop(SCROLL_KEY, False):
-        components.html(SCROLL_TO_LIVE, height=0)
+        # A new text each time: the same iframe, kept by the browser, would not run again.
+        components.html(f"{SCROLL_TO_LIVE}<!-- {time.time_ns()} -->", height=0)
     run_id = selected_run_id()
     if run_id is None:
         st.info(
