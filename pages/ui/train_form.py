@@ -42,7 +42,7 @@ DATASET_TITLES = {
     "fashion-mnist": "fashion-mnist · 28x28 clothes",
     "kmnist": "kmnist · 28x28 Japanese characters",
     "cifar10": "cifar10 · 32x32 colour photos",
-    "custom": "custom · your own images (.npz or a folder)",
+    "custom": "custom · your own images (.npz, .zip or a folder)",
 }
 
 

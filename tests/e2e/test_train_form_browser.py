@@ -5,17 +5,22 @@
 2. At 1366x768 (a laptop) a double click on Start, then one more click, start one run (a
    second Start of the same settings while that run is active shows it), and the live panel
    is in the viewport afterwards, although the button is at the foot of a long form.
+3. A .zip of images in two class folders, uploaded on the form, trains to completion.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from e2e_helpers import Server, assert_no_exception, wait_until_idle
+from PIL import Image
 
 from aevae_core.store import RunStore
 
@@ -103,4 +108,43 @@ def test_a_double_click_starts_one_run_and_the_panel_is_in_view(page, server: Se
     page.get_by_role("button", name="Stop").click()
     wait_until_idle(page)
     assert_no_exception(page, "Train after a double click on Start")
+    assert not page.js_errors, page.js_errors
+
+
+def _pets_zip() -> bytes:
+    """Two classes of 12x12 images: bright squares and dark ones, in one enclosing folder."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, level in (("bright", 200), ("dark", 40)):
+            for i in range(12):
+                pixels = np.clip(level + rng.normal(0, 20, (12, 12)), 0, 255).astype(np.uint8)
+                png = io.BytesIO()
+                Image.fromarray(pixels, "L").save(png, format="PNG")
+                archive.writestr(f"pets/{label}/{i}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def test_a_zip_upload_trains(page, server: Server):
+    _open_train(page, server)
+    _choose(page, "Dataset", "custom · your own images (.npz, .zip or a folder)")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        {"name": "pets.zip", "mimeType": "application/zip", "buffer": _pets_zip()}
+    )
+    page.get_by_text(re.compile(r"2 classes")).wait_for()
+    wait_until_idle(page)
+    _fill(page, "Epochs", "2")
+    store = RunStore(server.runs_dir)
+    before = {r["id"] for r in store.list_runs()}
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Completed 2 epochs")).wait_for(timeout=120_000)
+    new = _new_runs(store, before, 1)
+    assert len(new) == 1 and new[0]["status"] == "completed", new
+    config = json.loads(new[0]["config"])
+    assert config["dataset"] == "custom" and Path(config["data_path"]).is_dir(), config
+    assert sorted(p.name for p in Path(config["data_path"]).iterdir()) == ["bright", "dark"]
+    if SHOTS:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        page.screenshot(path=str(SHOTS / "train-zip-upload-completed-1366x768.png"))
+    assert_no_exception(page, "Train after a zip upload")
     assert not page.js_errors, page.js_errors
