@@ -147,6 +147,8 @@ def test_a_zip_upload_trains(page, server: Server):
     assert sorted(p.name for p in Path(config["data_path"]).iterdir()) == ["bright", "dark"]
     if SHOTS:
         page.set_viewport_size({"width": 1366, "height": 768})
+        time.sleep(2)  # the sidebar's job list refreshes (1 s) after the run's end
+        wait_until_idle(page)
         page.screenshot(path=str(SHOTS / "train-zip-upload-completed-1366x768.png"))
     assert_no_exception(page, "Train after a zip upload")
     assert not page.js_errors, page.js_errors
