@@ -4,20 +4,32 @@ An upload never chooses its own path: it is written to ``<runs dir>/uploads/<has
 (the first 16 hex digits of its SHA-256, so the page's reruns with the same file reuse one
 copy) and validated with the same loader training uses, so a bad file is refused at once
 with the loader's message instead of failing a job later. A refused file is deleted.
+
+A .zip of PNG/JPEG images (sub-folders = classes, one enclosing folder allowed) is unpacked
+into ``<runs dir>/uploads/<hash>/`` with the guards an archive needs: the same size limit on
+what it unpacks to (a zip bomb), a bounded number of members, and no member that could land
+outside that folder (absolute paths, "..", symlinks: the "zip-slip" attack). Any unsafe
+member refuses the whole file; other non-image files are skipped; nothing is kept from a
+refused file (it is unpacked into a temporary folder, renamed only once it validates).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
-from pathlib import Path
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
 
 from aevae_core.store import atomic_write_bytes, default_runs_dir
 
 log = logging.getLogger(__name__)
 
-ALLOWED_SUFFIXES = (".npz",)
+ALLOWED_SUFFIXES = (".npz", ".zip")
+MAX_ZIP_MEMBERS = 60_000  # the loader takes at most 50,000 images; a few other files pass
 DEFAULT_MAX_UPLOAD_MB = 50
 
 
@@ -41,7 +53,11 @@ def _max_upload_bytes() -> int:
 
 
 MAX_UPLOAD_BYTES = _max_upload_bytes()
-WHAT_IS_ALLOWED = "an .npz written by numpy.savez with images under 'x' (and labels under 'y')"
+WHAT_IS_ALLOWED = (
+    "an .npz written by numpy.savez with images under 'x' (and labels under 'y'), or a .zip "
+    "of .png/.jpg images (one sub-folder per class)"
+)
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class UploadError(ValueError):
@@ -75,6 +91,8 @@ def save_upload(
     folder = Path(runs_dir) if runs_dir else default_runs_dir()
     folder = folder / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
+    if suffix.lower() == ".zip":
+        return _save_zip(payload, folder, shown)
     path = folder / f"{hashlib.sha256(payload).hexdigest()[:16]}{suffix.lower()}"
     if path.is_file() and path.stat().st_size == len(payload):
         return str(path)  # the same bytes, validated when they were first saved
@@ -94,3 +112,92 @@ def save_upload(
             f"{shown} could not be read ({type(exc).__name__}); allowed: {WHAT_IS_ALLOWED}"
         ) from None
     return str(path)
+
+
+def _members(archive: zipfile.ZipFile, shown: str) -> list[tuple[zipfile.ZipInfo, tuple]]:
+    """The image members and where each goes (a path of at most class/file), after the
+    zip-slip and zip-bomb checks; any unsafe member refuses the whole file."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise UploadError(
+            f"{shown} holds {len(infos):,} files; allowed: at most {MAX_ZIP_MEMBERS:,}"
+        )
+    kept = []
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        unsafe = name.startswith("/") or ".." in parts or (parts and ":" in parts[0])
+        if unsafe or stat.S_ISLNK(info.external_attr >> 16):
+            raise UploadError(
+                f"{shown} holds '{info.filename}', a path outside its folder or a link; "
+                f"allowed: {WHAT_IS_ALLOWED}"
+            )
+        hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
+        if info.is_dir() or hidden or not name.lower().endswith(_IMAGE_SUFFIXES):
+            continue  # a README or macOS metadata: not an image, not kept
+        kept.append((info, parts))
+    if kept and all(len(p) > 1 for _, p in kept) and len({p[0] for _, p in kept}) == 1:
+        kept = [(info, p[1:]) for info, p in kept]  # one enclosing folder ("mydata/")
+    if any(len(p) > 2 for _, p in kept):
+        raise UploadError(
+            f"{shown} has images in folders inside folders; allowed: images at the top, or "
+            "one sub-folder of images per class"
+        )
+    if not kept:
+        raise UploadError(f"{shown} holds no .png/.jpg images; allowed: {WHAT_IS_ALLOWED}")
+    total = sum(info.file_size for info, _ in kept)
+    if total > MAX_UPLOAD_BYTES:
+        raise UploadError(
+            f"{shown} unpacks to {total / 2**20:.1f} MB of images; allowed: at most "
+            f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB"
+        )
+    return kept
+
+
+def _save_zip(payload: bytes, uploads: Path, shown: str) -> str:
+    """Unpack the zip's images into ``uploads/<hash>/``, validated; return that folder."""
+    final = uploads / hashlib.sha256(payload).hexdigest()[:16]
+    if final.is_dir():
+        return str(final)  # the same bytes, validated when they were first unpacked
+    from aevae_core.data import DatasetError
+    from aevae_core.user_images import load_images
+
+    tmp = uploads / f".{final.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(payload))
+        except (zipfile.BadZipFile, ValueError):
+            raise UploadError(f"{shown} is not a zip archive; allowed: {WHAT_IS_ALLOWED}") from None
+        with archive:
+            budget = MAX_UPLOAD_BYTES  # sizes in the header may lie: count what is read
+            for info, parts in _members(archive, shown):
+                with archive.open(info) as member:
+                    data = member.read(budget + 1)
+                budget -= len(data)
+                if budget < 0:
+                    raise UploadError(
+                        f"{shown} unpacks to more than {MAX_UPLOAD_BYTES / 2**20:.0f} MB; "
+                        f"allowed: at most {MAX_UPLOAD_BYTES / 2**20:.0f} MB"
+                    )
+                target = tmp.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        load_images(tmp, max_bytes=MAX_UPLOAD_BYTES)
+        os.replace(tmp, final)
+    except UploadError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except DatasetError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        message = f"{shown}: {exc}".replace(f"{tmp}/", "").replace(str(tmp), "the zip")
+        if "allowed" not in message.lower():
+            message += f" Allowed: {WHAT_IS_ALLOWED}."
+        raise UploadError(message) from None
+    except Exception as exc:  # a corrupt member (CRC, compression): refused, nothing kept
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("zip upload refused: %r", exc)
+        raise UploadError(
+            f"{shown} could not be unpacked ({type(exc).__name__}); allowed: {WHAT_IS_ALLOWED}"
+        ) from None
+    return str(final)

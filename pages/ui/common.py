@@ -190,6 +190,7 @@ def limit_torch_threads() -> None:
 
 def render_sidebar() -> None:
     from pages.ui.classroom import keep_owner_cookie, teacher_sidebar  # it imports this module
+    from pages.ui.jobs_list import JOBS_REFRESH_S, jobs_list  # so does this one
 
     limit_torch_threads()
     mgr = manager()
@@ -198,23 +199,10 @@ def render_sidebar() -> None:
         st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
         st.caption(f"Up to {mgr.max_workers} job{'s' if mgr.max_workers > 1 else ''} at once")
         teacher_sidebar()
-        active = mgr.store.list_runs(statuses=ACTIVE)
-        if not active:
-            st.caption("No jobs running.")
-            return
-        st.markdown("**Jobs**")
-        for run in sorted(active, key=lambda r: (r["status"] != "running", r["seq"])):
-            progress = (
-                f"epoch {run['last_epoch']}/{run['epochs']}"
-                if run["status"] == "running"
-                else "queued"
-            )
-            st.page_link(
-                "pages/train.py",
-                label=f"{model_label(run)} {run['dataset']} · {progress}",
-                icon=STATUS_ICONS[run["status"]],
-                query_params={"run": run["id"]},
-            )
+        # Refreshed on its own while jobs run, so its labels keep in step with the live panel
+        # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).
+        active = bool(mgr.store.list_runs(statuses=ACTIVE))
+        st.fragment(run_every=JOBS_REFRESH_S if active else None)(jobs_list)(mgr)
 
 
 SUGGESTIONS = {

@@ -13,13 +13,17 @@ from aevae_core.uploads import UploadError, save_upload
 def custom_data() -> str | None:
     """The path of the user's own images: a fresh upload, or the one uploaded before."""
     upload = st.file_uploader(
-        "Your images as .npz (array 'x', optional labels 'y')", type=["npz"], key="train_upload"
+        "Your images: an .npz (array 'x', optional labels 'y') or a .zip of .png/.jpg images "
+        "(one sub-folder per class)",
+        type=["npz", "zip"],
+        key="train_upload",
     )
     if upload is None:
         st.caption("Or a .png/.jpg folder on the server: run the CLI with --data-path.")
         return st.session_state.get("train_data_path")
     try:
-        path = save_upload(upload.getvalue(), suffix=".npz", name=upload.name)
+        suffix = ".zip" if upload.name.lower().endswith(".zip") else ".npz"
+        path = save_upload(upload.getvalue(), suffix=suffix, name=upload.name)
     except UploadError as exc:
         st.error(f"**upload**: {exc}", icon=":material/block:")
         return None

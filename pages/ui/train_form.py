@@ -18,15 +18,19 @@ from aevae_core.config import (
 from aevae_core.experiments import beta_note, beta_vae_default, n_pixels_of
 from aevae_core.presets import PRESETS
 from pages.ui.train_data import custom_data, dataset_preview
+from pages.ui.train_state import (
+    DEFAULTS,
+    KINDS,
+    PRESET_KEY,
+    _w,
+    apply_preset,
+    form_state,
+    reset_other_kinds,
+    use_preset,
+)
 
-__all__ = ["PRESET_KEY", "apply_preset", "config_form", "dataset_preview"]
+__all__ = ["PRESET_KEY", "apply_preset", "config_form", "dataset_preview", "form_state"]
 
-KINDS = {
-    "AE": {"model": "ae"},
-    "VAE": {"model": "vae"},
-    "beta-VAE": {"model": "vae"},
-    "Denoising AE": {"model": "dae"},
-}
 KIND_HELP = (
     "AE: plain autoencoder. VAE: beta = 1, the true ELBO. beta-VAE: choose beta. "
     "Denoising AE: corrupt the input, rebuild the clean image."
@@ -38,50 +42,8 @@ DATASET_TITLES = {
     "fashion-mnist": "fashion-mnist · 28x28 clothes",
     "kmnist": "kmnist · 28x28 Japanese characters",
     "cifar10": "cifar10 · 32x32 colour photos",
-    "custom": "custom · your own images (.npz or a folder)",
+    "custom": "custom · your own images (.npz, .zip or a folder)",
 }
-DEFAULTS = TrainConfig(batch_size=32, epochs=20)
-PRESET_KEY = "train_preset"
-# The widgets whose key is the config field's name; model, hidden and beta are mapped apart.
-FIELD_WIDGETS = (
-    "dataset", "max_samples", "arch", "latent_dim", "conv_dense", "kl_warmup", "recon",
-    "binarize", "sigma", "l1_code", "noise", "noise_type", "optimizer", "lr", "weight_decay",
-    "batch_size", "epochs", "seed", "device", "precision",
-)  # fmt: skip
-
-
-def apply_preset() -> None:
-    """Fill the widgets from a preset (set by Learn's one-click experiments), once."""
-    preset: dict[str, Any] | None = st.session_state.pop(PRESET_KEY, None)
-    if not preset:
-        return
-    kind = preset.pop("kind", None)
-    if kind:
-        st.session_state["train_kind"] = kind
-    for name, value in preset.items():
-        st.session_state[f"train_{name}"] = ",".join(map(str, value)) if name == "hidden" else value
-
-
-def form_state(config: TrainConfig) -> dict[str, Any]:
-    """Every widget's value for ``config`` (keyed by widget key): what a preset fills in."""
-    kind = {"ae": "AE", "dae": "Denoising AE"}.get(config.model) or (
-        "VAE" if config.beta == 1.0 else "beta-VAE"
-    )
-    state = {_w(name): getattr(config, name) for name in FIELD_WIDGETS}
-    hidden = "hidden" if config.arch == "mlp" else "channels"
-    state.update({"train_kind": kind, _w(hidden): ",".join(map(str, config.hidden))})
-    state[_w(f"beta_{kind}")] = float(config.beta)
-    return state
-
-
-def _use_preset() -> None:
-    name = st.session_state.get("train_preset_name")
-    if name in PRESETS:
-        st.session_state.update(form_state(PRESETS[name].config))
-
-
-def _w(name: str) -> str:
-    return f"train_{name}"
 
 
 def _num(col: Any, label: str, name: str, lo: float, hi: float, default: float, **kw: Any) -> Any:
@@ -93,7 +55,7 @@ def config_form() -> TrainConfig | None:
     apply_preset()
     d = DEFAULTS
     preset = st.selectbox(
-        "Preset", [None, *PRESETS], key="train_preset_name", on_change=_use_preset,
+        "Preset", [None, *PRESETS], key="train_preset_name", on_change=use_preset,
         format_func=lambda k: "None: your own settings" if k is None else PRESETS[k].title,
         help="A classic setup from the material we teach from; it fills every setting below.",
     )  # fmt: skip
@@ -109,7 +71,10 @@ def config_form() -> TrainConfig | None:
 
     st.subheader("Model")
     c1, c2 = st.columns(2)
-    kind = c1.selectbox("Model", list(KINDS), index=1, key="train_kind", help=KIND_HELP)
+    kind = c1.selectbox(
+        "Model", list(KINDS), index=1, key="train_kind", help=KIND_HELP,
+        on_change=reset_other_kinds,
+    )  # fmt: skip
     arch = c2.selectbox(
         "Architecture", ["mlp", "conv"], key=_w("arch"), help=HELP["arch"],
         format_func={"mlp": "MLP (dense)", "conv": "Convolutional"}.get,
@@ -158,7 +123,7 @@ def config_form() -> TrainConfig | None:
         sigma = _num(c1, "Decoder σ (0 = learned)", "sigma", 0.0, 10.0, 0.0, step=0.05,
                      format="%.3f")  # fmt: skip
     noise, noise_type = 0.0, "gaussian"
-    if kind == "Denoising AE" or st.session_state.get(_w("noise"), 0.0) > 0:
+    if kind == "Denoising AE":  # only its own: an AE or VAE trained next gets noise 0
         c1, c2 = st.columns(2)
         noise = c1.slider("Input noise", 0.0, 0.9, 0.3, 0.05, key=_w("noise"), help=HELP["noise"])
         noise_type = c2.selectbox(
@@ -173,6 +138,9 @@ def config_form() -> TrainConfig | None:
     )  # fmt: skip
     lr = _num(c2, "Learning rate", "lr", 1e-6, 100.0, d.lr, format="%.5f")
     weight_decay = _num(c3, "Weight decay (L2)", "weight_decay", 0.0, 1.0, 0.0, format="%.5f")
+    momentum = d.momentum  # unused by the other optimisers; the default keeps configs alike
+    if optimizer == "momentum":
+        momentum = _num(c1, "Momentum", "momentum", 0.0, 0.999, d.momentum, step=0.05)
     c1, c2 = st.columns(2)  # two per row: four in a row leave no room for the labels
     batch_size = _num(c1, "Batch size", "batch_size", 1, 65536, d.batch_size)
     epochs = _num(c2, "Epochs", "epochs", 1, 10_000, d.epochs)
@@ -194,7 +162,7 @@ def config_form() -> TrainConfig | None:
         model=KINDS[kind]["model"], arch=arch, latent_dim=int(latent_dim), hidden=hidden,
         conv_dense=int(conv_dense), beta=float(beta), kl_warmup=int(kl_warmup), recon=recon,
         binarize=bool(binarize), sigma=float(sigma), l1_code=float(l1_code), noise=float(noise),
-        noise_type=noise_type, optimizer=optimizer, lr=float(lr),
+        noise_type=noise_type, optimizer=optimizer, lr=float(lr), momentum=float(momentum),
         weight_decay=float(weight_decay), batch_size=int(batch_size), epochs=int(epochs),
         seed=int(seed), device=device, precision=precision,
     )  # fmt: skip

@@ -23,17 +23,22 @@ from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, status_message, store
+from pages.ui.jobs_list import epoch_label
 
 REFRESH_S = 0.5
 QUEUED_REFRESH_S = 2.0
 
 
-def _eta(steps: list[dict], total: int) -> str:
-    """Remaining time from the step rate so far (start-up time excluded)."""
+def _eta(steps: list[dict], total: int, now: float | None = None) -> str:
+    """Remaining time from the step rate between the first and the last logged step (start-up
+    time excluded), counted down since the last one: the rate no longer falls between two
+    log rows (with ``now`` in it, the estimate jumped, 9 s -> 18 s, then back)."""
     if len(steps) < 2 or not total or steps[-1]["step"] <= steps[0]["step"]:
         return ""
-    rate = (steps[-1]["step"] - steps[0]["step"]) / max(1e-6, time.time() - steps[0]["time"])
-    left = max(0, total - steps[-1]["step"]) / rate
+    span = max(1e-6, steps[-1]["time"] - steps[0]["time"])
+    rate = (steps[-1]["step"] - steps[0]["step"]) / span
+    since = max(0.0, (time.time() if now is None else now) - steps[-1]["time"])
+    left = max(0.0, max(0, total - steps[-1]["step"]) / rate - since)
     return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
 
 
@@ -41,9 +46,9 @@ def _progress(run: dict, steps: list[dict]) -> None:
     total = run["total_steps"] or 0
     last_step = steps[-1] if steps else None
     step = max(run["last_step"] or 0, last_step["step"] if last_step else 0)
-    epoch = last_step["epoch"] if last_step else run["last_epoch"]
     eta = _eta(steps, total) if run["status"] == "running" else ""
-    text = f"epoch {epoch}/{run['epochs']} · step {step}/{total or '?'}{eta}"
+    # The same words as the sidebar's job list (common.epoch_label), from the same row.
+    text = f"{epoch_label(run)} · step {step}/{total or '?'}{eta}"
     st.progress(min(1.0, step / total) if total else 0.0, text=text)
 
 

@@ -183,3 +183,48 @@ def test_a_failed_run_with_a_checkpoint_resumes_from_the_live_panel(env):
         RUN_TIMEOUT_S, "the resumed run to complete",
     )  # fmt: skip
     assert run["last_epoch"] == 2
+
+
+def test_a_model_switch_resets_the_other_models_settings(env):
+    """Issue 12: a DAE's noise set to 0.7 must not follow the student to the AE trained next,
+    and comes back as the default (0.3) if the DAE is chosen again."""
+    at = open_page(TRAIN)
+    by_label(at.selectbox, "Model").set_value("Denoising AE").run()
+    by_label(at.slider, "Input noise").set_value(0.7).run()
+    assert by_label(at.slider, "Input noise").value == pytest.approx(0.7)
+    by_label(at.selectbox, "Model").set_value("AE").run()
+    no_exception(at)
+    assert not [w for w in at.slider if w.label == "Input noise"], "an AE shows no noise"
+    assert "train_noise" not in at.session_state, "the DAE's noise was kept"
+    by_label(at.selectbox, "Model").set_value("Denoising AE").run()
+    assert by_label(at.slider, "Input noise").value == pytest.approx(0.3)
+
+
+def test_momentum_has_a_field_only_for_sgd_with_momentum(env):
+    at = open_page(TRAIN)
+    assert not [w for w in at.number_input if w.label == "Momentum"], "Adam has no momentum"
+    by_label(at.selectbox, "Optimiser").set_value("momentum").run()
+    no_exception(at)
+    field = by_label(at.number_input, "Momentum")
+    assert field.value == pytest.approx(0.9)
+    field.set_value(0.5).run()
+    assert not at.error and not start_button(at).disabled
+
+
+def test_the_eta_counts_down_between_log_rows():
+    """Issue 12: with no new row the estimate grew (9 s -> 18 s); now it counts down."""
+    from pages.ui.train_live import _eta
+
+    steps = [{"step": 10, "time": 100.0}, {"step": 110, "time": 110.0}]  # 10 steps/s
+    etas = [_eta(steps, 310, now=110.0 + dt) for dt in (0.0, 1.0, 5.0, 30.0)]
+    assert etas == [" · about 20 s left", " · about 19 s left", " · about 15 s left",
+                    " · about 0 s left"]  # fmt: skip
+
+
+def test_the_sidebar_and_the_panel_name_the_same_epoch():
+    from pages.ui.jobs_list import epoch_label
+
+    run = {"status": "running", "last_epoch": 3, "epochs": 20}
+    assert epoch_label(run) == "epoch 4/20"  # the fourth is in progress
+    assert epoch_label({**run, "status": "completed", "last_epoch": 20}) == "epoch 20/20"
+    assert epoch_label({**run, "last_epoch": 20}) == "epoch 20/20"

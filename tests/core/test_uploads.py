@@ -125,7 +125,7 @@ def test_a_compressed_npz_that_unpacks_past_the_limit_is_refused(tmp_path, monke
     assert not stored(tmp_path)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".zip", ".npy", "", "/../../x.npz", None])
+@pytest.mark.parametrize("suffix", [".png", ".npy", "", "/../../x.npz", None])
 def test_only_npz_is_accepted(tmp_path, suffix) -> None:
     with pytest.raises(UploadError, match="not accepted; allowed: an .npz"):
         save_upload(GOOD, suffix=suffix, runs_dir=tmp_path)
@@ -253,3 +253,79 @@ def test_folder_bad_input(tmp_path, layout, words) -> None:
         load_images(folder)
     for word in words:
         assert word in str(info.value)
+
+
+# ----------------------------------------------------------------------------- zips
+
+
+def zip_of(members: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
+    """A zip with these members (names as given, unchecked) and these symlink members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o120777 << 16  # a symlink, as `zip --symlinks` writes it
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+CLASSES = {f"mydata/{c}/{i}.png": png_bytes() for c in ("cats", "dogs") for i in range(3)}
+
+
+def test_a_zip_of_class_folders_is_unpacked_and_loads_with_labels(tmp_path) -> None:
+    payload = zip_of({**CLASSES, "mydata/README.txt": b"hi", "__MACOSX/._x.png": b"junk"})
+    path = Path(save_upload(payload, suffix=".zip", runs_dir=tmp_path, name="pets.zip"))
+    assert path.parent == tmp_path / "uploads" and path.is_dir()
+    assert sorted(p.name for p in path.iterdir()) == ["cats", "dogs"], "one folder stripped"
+    images, labels, names = load_images(path)
+    assert images.shape == (6, 1, 8, 8) and names == ["cats", "dogs"]
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert save_upload(payload, suffix=".zip", runs_dir=tmp_path) == str(path), "reused"
+    assert stored(tmp_path) == [path]
+    data = load_dataset("custom", path=str(path), download=False)
+    assert len(data.train_x) + len(data.val_x) == 6
+
+
+@pytest.mark.parametrize(
+    "members, links, words",
+    [
+        ({**CLASSES, "../evil.png": png_bytes()}, (), "outside its folder"),
+        ({**CLASSES, "/tmp/evil.png": png_bytes()}, (), "outside its folder"),
+        ({**CLASSES, "a/../../evil.png": png_bytes()}, (), "outside its folder"),
+        ({**CLASSES, "C:/evil.png": png_bytes()}, (), "outside its folder"),
+        (CLASSES, ("mydata/cats/link.png",), "a link"),
+        ({"a/b/c/1.png": png_bytes(), "a/b/d/2.png": png_bytes(), "x/3.png": png_bytes()}, (),
+         "folders inside folders"),
+        ({"notes.txt": b"hello"}, (), "no .png/.jpg images"),
+        ({"a.png": b"not a png", "b.png": b"nor this"}, (), "(?i)allowed"),
+        ({"a.png": png_bytes()}, (), "at least 2"),
+    ],
+)  # fmt: skip
+def test_an_unsafe_or_bad_zip_is_refused_and_nothing_is_kept(
+    tmp_path, members, links, words
+) -> None:
+    with pytest.raises(UploadError, match=words) as exc:
+        save_upload(zip_of(members, links), suffix=".zip", runs_dir=tmp_path, name="x.zip")
+    assert "'x.zip'" in str(exc.value) and "\n" not in str(exc.value)
+    assert not stored(tmp_path), "something was kept from a refused zip"
+    assert not (tmp_path.parent / "evil.png").exists() and not Path("/tmp/evil.png").exists()
+
+
+def test_a_zip_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 4096)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.png", png_bytes())
+        archive.writestr("b.png", b"\0" * 100_000)  # compresses to ~100 bytes: a small bomb
+    assert len(buffer.getvalue()) < 4096
+    with pytest.raises(UploadError, match="at most 0 MB|unpacks to"):
+        save_upload(buffer.getvalue(), suffix=".zip", runs_dir=tmp_path)
+    assert not stored(tmp_path)
+
+
+def test_bytes_that_are_not_a_zip_are_refused(tmp_path) -> None:
+    with pytest.raises(UploadError, match="not a zip archive; allowed"):
+        save_upload(b"PK\x03\x04 garbage", suffix=".zip", runs_dir=tmp_path, name="x.zip")
+    assert not stored(tmp_path)
