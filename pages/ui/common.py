@@ -83,9 +83,13 @@ def _preload() -> None:
 
         import aevae_core.analysis  # noqa: F401  (torch, models)
         import aevae_core.metrics  # noqa: F401  (Compare)
-        import aevae_core.preflight  # noqa: F401
+        from aevae_core.config import TrainConfig
+        from aevae_core.preflight import estimate_memory
 
         limit_torch_threads()
+        # The first Start's memory pre-flight traces a model on the meta device, which
+        # imports and warms torch's tracing machinery: seconds on a cold server, paid once.
+        estimate_memory(TrainConfig(), (1, 8, 8), 100)
     except Exception:  # only a warm-up: the pages import it themselves and report errors
         pass
 

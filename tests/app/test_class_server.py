@@ -37,7 +37,11 @@ def browser(token: str, page: str, query: dict[str, str] | None = None):
     return at.switch_page(page).run()
 
 
-def start(at) -> None:
+def start(at, seed: int | None = None) -> None:
+    """Press Start; with ``seed``, first set it, so the start is a different run (Start
+    again with the settings of an active run only shows that run: no double click twice)."""
+    if seed is not None:
+        by_label(at.number_input, "Seed").set_value(seed).run()
     by_label(at.button, "Start training").click().run()
     no_exception(at)
 
@@ -58,10 +62,10 @@ def clean(app_env):
 def test_a_student_gets_three_runs_and_a_message_for_the_fourth(clean):
     at = browser(TOKEN_A, TRAIN)
     by_label(at.number_input, "Epochs").set_value(2).run()
-    for _ in range(3):
-        start(at)
+    for seed in range(3):
+        start(at, seed)
         assert not at.error, texts(at.error)
-    start(at)
+    start(at, 3)
     message = texts(at.error)
     assert "AEVAE_MAX_ACTIVE_PER_OWNER" in message and "3 runs queued or running" in message
     owner = owner_of(clean, TOKEN_A)
@@ -71,8 +75,8 @@ def test_a_student_gets_three_runs_and_a_message_for_the_fourth(clean):
 def test_starts_are_rate_limited_per_student(clean, monkeypatch):
     monkeypatch.setattr(classroom, "START_INTERVAL_S", 60.0)
     at = browser(TOKEN_A, TRAIN)
-    start(at)
-    start(at)
+    start(at, 0)
+    start(at, 1)
     assert "one start per 60 s" in texts(at.error)
     assert len(clean.store.list_runs()) == 1
     start(browser(TOKEN_B, TRAIN))  # another student is not held up

@@ -103,6 +103,12 @@ def test_two_students_quota_ownership_refresh_and_fair_share(browser, class_serv
         field.press("Enter")
         wait_until_idle(a)
         for n in range(5):
+            # Five different runs (a seed each): Start again with the settings of a run that
+            # is still active only shows that run (a double click queues one run).
+            seed = a.get_by_label("Seed", exact=True)
+            seed.fill(str(n))
+            seed.press("Enter")
+            wait_until_idle(a)
             click_start(a, store, refused=n >= 3)
         a_runs = sorted(store.list_runs(), key=lambda r: r["seq"])
         assert len(a_runs) == 3, [r["id"] for r in a_runs]
