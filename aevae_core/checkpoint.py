@@ -17,7 +17,7 @@ import torch
 from aevae_core.config import TrainConfig
 from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.models import Autoencoder, build_model
-from aevae_core.store import atomic_write_bytes
+from aevae_core.run_files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

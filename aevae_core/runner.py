@@ -33,7 +33,8 @@ from aevae_core.checkpoint import load_checkpoint, save_checkpoint
 from aevae_core.config import ConfigError, TrainConfig
 from aevae_core.data import Dataset, DatasetError, load_dataset
 from aevae_core.models import Autoencoder
-from aevae_core.store import CANCEL_INTERRUPT, CANCEL_STOP, RunStore, atomic_write_bytes
+from aevae_core.run_files import atomic_write_bytes
+from aevae_core.store import CANCEL_INTERRUPT, CANCEL_STOP, RunStore
 from aevae_core.train import Callbacks, FitResult, fit
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from aevae_core.run_files import RunFiles, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -122,26 +122,7 @@ def process_birth(pid: int | None) -> int | None:
         return None
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-class RunStore:
+class RunStore(RunFiles):
     """Thread-safe handle on one runs directory; cheap to create, one connection per thread."""
 
     def __init__(self, root: str | Path | None = None) -> None:
@@ -457,44 +438,3 @@ class RunStore:
         """Drop rows past a checkpoint before resuming, so the history has no duplicates."""
         with self._connect() as db:
             db.execute("DELETE FROM metrics WHERE run_id=? AND epoch>?", (run_id, after_epoch))
-
-    # -- files -------------------------------------------------------------------------
-    def checkpoint_path(self, run_id: str, which: str = "latest") -> Path:
-        if which not in ("latest", "best"):
-            raise ValueError("checkpoint must be 'latest' or 'best'")
-        return self.run_dir(run_id) / "checkpoints" / f"{which}.pt"
-
-    def epoch_checkpoint_path(self, run_id: str, epoch: int) -> Path:
-        """The weights-only checkpoint of one epoch (written for a bounded set of epochs)."""
-        return self.run_dir(run_id) / "checkpoints" / f"epoch_{int(epoch):04d}.pt"
-
-    def checkpoint_epochs(self, run_id: str) -> list[int]:
-        """Epochs that have a checkpoint of their own, ascending."""
-        folder = self.run_dir(run_id) / "checkpoints"
-        if not folder.exists():
-            return []
-        return sorted(
-            int(p.stem.split("_")[1])
-            for p in folder.glob("epoch_*.pt")
-            if p.stem.split("_")[1].isdigit()
-        )
-
-    def snapshot_path(self, run_id: str, epoch: int) -> Path:
-        return self.run_dir(run_id) / "snapshots" / f"epoch_{int(epoch):04d}.npz"
-
-    def snapshot_epochs(self, run_id: str) -> list[int]:
-        folder = self.run_dir(run_id) / "snapshots"
-        if not folder.exists():
-            return []
-        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("epoch_*.npz"))
-
-    def write_snapshot(self, run_id: str, epoch: int, arrays: dict[str, np.ndarray]) -> None:
-        import io
-
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        atomic_write_bytes(self.snapshot_path(run_id, epoch), buf.getvalue())
-
-    def read_snapshot(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
-        with np.load(self.snapshot_path(run_id, epoch), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}

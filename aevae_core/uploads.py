@@ -24,7 +24,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from aevae_core.store import atomic_write_bytes, default_runs_dir
+from aevae_core.run_files import atomic_write_bytes
+from aevae_core.store import default_runs_dir
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import torch
 from aevae_core.checkpoint import load_checkpoint
 from aevae_core.config import TrainConfig
 from aevae_core.jobs import pid_alive
+from aevae_core.run_files import atomic_write_bytes
 from aevae_core.store import (
     FINAL,
     RunNotFound,
     RunStore,
-    atomic_write_bytes,
     is_run_id,
     process_birth,
 )
@@ -363,7 +363,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from aevae_core.store import atomic_write_bytes
+    from aevae_core.run_files import atomic_write_bytes
     path = Path(sys.argv[1])
     print("ready", flush=True)
     version = 0

@@ -1,0 +1,76 @@
+"""A run's files: checkpoints and per-epoch snapshots in its folder, written atomically.
+
+``RunFiles`` is the file half of ``store.RunStore`` (which inherits it); it needs only
+``run_dir(run_id)``. ``atomic_write_bytes`` is how every file of the store is written.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class RunFiles:
+    """Paths and snapshot I/O of runs' folders; the class using it provides ``run_dir``."""
+
+    def checkpoint_path(self, run_id: str, which: str = "latest") -> Path:
+        if which not in ("latest", "best"):
+            raise ValueError("checkpoint must be 'latest' or 'best'")
+        return self.run_dir(run_id) / "checkpoints" / f"{which}.pt"
+
+    def epoch_checkpoint_path(self, run_id: str, epoch: int) -> Path:
+        """The weights-only checkpoint of one epoch (written for a bounded set of epochs)."""
+        return self.run_dir(run_id) / "checkpoints" / f"epoch_{int(epoch):04d}.pt"
+
+    def checkpoint_epochs(self, run_id: str) -> list[int]:
+        """Epochs that have a checkpoint of their own, ascending."""
+        folder = self.run_dir(run_id) / "checkpoints"
+        if not folder.exists():
+            return []
+        return sorted(
+            int(p.stem.split("_")[1])
+            for p in folder.glob("epoch_*.pt")
+            if p.stem.split("_")[1].isdigit()
+        )
+
+    def snapshot_path(self, run_id: str, epoch: int) -> Path:
+        return self.run_dir(run_id) / "snapshots" / f"epoch_{int(epoch):04d}.npz"
+
+    def snapshot_epochs(self, run_id: str) -> list[int]:
+        folder = self.run_dir(run_id) / "snapshots"
+        if not folder.exists():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("epoch_*.npz"))
+
+    def write_snapshot(self, run_id: str, epoch: int, arrays: dict[str, np.ndarray]) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(self.snapshot_path(run_id, epoch), buf.getvalue())
+
+    def read_snapshot(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+        with np.load(self.snapshot_path(run_id, epoch), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
