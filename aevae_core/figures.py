@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from aevae_core.charts import (  # noqa: F401  (re-exported: pages import figures from here)
     ACTIVE_COLOR,
@@ -75,49 +74,57 @@ def loss_curves(
     """
     terms = TERMS if variational else TERMS[:2]
     titles = [loss_description(epochs, variational)[0]] + [t for _, t in terms[1:]]
-    fig = make_subplots(rows=1, cols=len(terms), subplot_titles=titles)
-    for col, (key, _title) in enumerate(terms, start=1):
+    # The layout make_subplots(rows=1, cols=n) makes, written out: built through Plotly's
+    # property setters, this figure took ~100 ms, rebuilt at every live refresh of a run.
+    n, gap = len(terms), 0.2 / len(terms)
+    width = (1 - gap * (n - 1)) / n
+    layout: dict[str, Any] = {
+        "annotations": [],
+        "height": height,
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
+        "legend": {"orientation": "h", "y": -0.25},
+        "uirevision": "loss-curves",
+    }
+    traces = []
+    for col, ((key, _title), title) in enumerate(zip(terms, titles, strict=True)):
+        i = "" if col == 0 else str(col + 1)
+        lo = col * (width + gap)
+        layout[f"xaxis{i}"] = {
+            "anchor": f"y{i}", "domain": [lo, lo + width], "title": {"text": "epoch"}
+        }  # fmt: skip
+        layout[f"yaxis{i}"] = {"anchor": f"x{i}", "domain": [0.0, 1.0]}
+        layout["annotations"].append(
+            {
+                "font": {"size": 16}, "showarrow": False, "text": title, "x": lo + width / 2,
+                "xanchor": "center", "xref": "paper", "y": 1.0, "yanchor": "bottom",
+                "yref": "paper",
+            }  # fmt: skip
+        )
+        axes = {"xaxis": f"x{i}", "yaxis": f"y{i}", "showlegend": col == 0}
         if steps and steps_per_epoch:
-            fig.add_trace(
-                go.Scatter(
-                    x=[s["step"] / steps_per_epoch for s in steps],
-                    y=[s[key] for s in steps],
-                    mode="lines",
-                    name="train (per step)",
-                    line={"color": STEP_COLOR, "width": 1},
-                    legendgroup="step",
-                    showlegend=col == 1,
-                ),
-                row=1,
-                col=col,
+            traces.append(
+                {
+                    "type": "scatter", "mode": "lines", "name": "train (per step)",
+                    "x": [s["step"] / steps_per_epoch for s in steps],
+                    "y": [s[key] for s in steps],
+                    "line": {"color": STEP_COLOR, "width": 1}, "legendgroup": "step", **axes,
+                }  # fmt: skip
             )
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
             field = f"{split}_{key}"
             xs = [e["epoch"] for e in epochs if field in e]
             if not xs:
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=[e[field] for e in epochs if field in e],
-                    mode="lines+markers",
-                    name="validation" if split == "val" else "train (epoch mean)",
-                    line={"color": color},
-                    legendgroup=split,
-                    showlegend=col == 1,
-                ),
-                row=1,
-                col=col,
+            traces.append(
+                {
+                    "type": "scatter", "mode": "lines+markers",
+                    "name": "validation" if split == "val" else "train (epoch mean)",
+                    "x": xs, "y": [e[field] for e in epochs if field in e],
+                    "line": {"color": color}, "legendgroup": split, **axes,
+                }  # fmt: skip
             )
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(title_text="nats / image", row=1, col=1)
-    fig.update_layout(
-        height=height,
-        margin={"l": 40, "r": 10, "t": 40, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
-        uirevision="loss-curves",
-    )
-    return fig
+    layout["yaxis"]["title"] = {"text": "nats / image"}
+    return go.Figure(data=traces, layout=layout)
 
 
 def tile(images: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:

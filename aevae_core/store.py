@@ -130,6 +130,8 @@ class RunStore(RunFiles):
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite3"
         self._local = threading.local()
+        self._read_lock = threading.Lock()
+        self.writes = 0  # transactions committed through this object
         conn = self._conn()
         conn.executescript(SCHEMA)
         have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
@@ -161,9 +163,21 @@ class RunStore(RunFiles):
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self.writes += 1  # what this process changed, a shared view (live_view) sees at once
 
     def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, args).fetchall()
+        """A read, on one connection shared by this process's threads: a server runs each
+        page render in a new thread, which would otherwise open (and set up) a connection
+        of its own for every render."""
+        with self._read_lock:
+            if getattr(self, "_reader_pid", None) != os.getpid():
+                self._reader = sqlite3.connect(
+                    self.db_path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                self._reader.row_factory = sqlite3.Row
+                self._reader.execute("PRAGMA busy_timeout=30000")
+                self._reader_pid = os.getpid()
+            return self._reader.execute(sql, args).fetchall()
 
     # -- runs --------------------------------------------------------------------------
     def create_run(

@@ -1,7 +1,7 @@
 """Classroom load test: 30 sessions on one app, each starting a small job and watching it.
 
     python bench/bench_classroom.py [--sessions 30] [--epochs 2] [--max-workers 2]
-                                    [--watch 0.5 1.0 | --app-cadence] [--browsers]
+                                    [--watch 0.5 1.0] [--full-reruns] [--browsers]
 
 **AppTest mode (the default).** ``--sessions`` ``streamlit.testing.v1.AppTest`` sessions of
 ``app.py``, each driven by its own thread, all in this one process: as in one
@@ -14,14 +14,16 @@ directory of its own, ``AEVAE_MAX_WORKERS``):
    opens Train and sets a small job (digits, ``--epochs``, an MLP with ``--hidden``
    units); when all are ready they press **Start training** within ``--start-spread``
    seconds of each other (random), as a class does when the teacher says so;
-2. each session then watches: every ``--watch`` seconds (random) it re-runs its page (the
-   live panel's ``st.fragment(run_every=...)`` refresh does that in a browser; AppTest
-   runs no timers, and a full rerun costs more than a fragment rerun, so this errs on the
-   slow side) and now and then (``--switch``) goes to Runs and back to Train. Sessions
+2. each session then watches as its browser tab would: Streamlit's frontend re-runs each
+   ``st.fragment(run_every=...)`` on its own timer (the live panel every 0.5 s while the
+   run trains and 2 s while it is queued, the sidebar's job list every second while jobs
+   are active), and the whole page only when the student acts or a fragment asks for it;
+   so every ``--watch`` seconds (random) a session may go to Runs (chance ``--switch``) and
+   comes back at the next. AppTest runs no timers and only whole pages: the harness
+   (``server_like_apptest``) runs one fragment the way the frontend asks for it. Sessions
    keep watching until every run has ended, so all 30 load the app the whole time.
-   ``--app-cadence`` re-runs at the live panel's own intervals instead (2 s while the run
-   is queued, 0.5 s while it runs, every 2-5 s once it has ended), which is closer to
-   what 30 browsers ask of a server, though still full reruns, not fragment reruns;
+   ``--full-reruns`` instead re-runs the whole page every ``--watch`` seconds: heavier than
+   what 30 browsers ask of a server (the figure this bench reported before);
 3. at the end each session's Train page must say its run "Completed".
 
 Every ``at.run()`` is timed: that is what one render costs the server (the script run,
@@ -63,6 +65,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib import parse
 
 REPO = Path(__file__).resolve().parents[1]
 for _path in (REPO, REPO / "tests" / "e2e"):  # the browser tests' helpers, shared
@@ -86,13 +89,13 @@ SESSIONS = 30
 TIMEOUT_S = 420.0  # the whole scenario; the jobs themselves take about a minute
 APPTEST_TIMEOUT_S = 240.0  # the AppTest scenario; its jobs take about a minute on 2 cores
 RUN_TIMEOUT_S = 60.0  # one AppTest script run, at most
-WATCH_S = (0.5, 1.0)  # an AppTest session re-runs its page this often (random)
-SWITCH_P = 0.15  # ... and instead goes to Runs and back with this probability
+WATCH_S = (0.5, 1.0)  # an AppTest session acts (or, --full-reruns, re-runs) this often
+SWITCH_P = 0.15  # ... going to Runs (and back) with this probability
 START_SPREAD_S = 2.0  # the class presses Start within this many seconds of each other
-IDLE_S = (2.0, 5.0)  # --app-cadence: a session whose run has ended acts this often
 TRAIN, RUNS = "pages/train.py", "pages/runs.py"
 STEP_TIMEOUT_MS = 90_000  # one page load or one widget change under load
 EXCEPTION = '[data-testid="stException"]'
+HARNESS = threading.local()  # per session thread: see server_like_apptest's runner
 
 # Click a sidebar link, then poll (inside the page, so the browser's own clock times it,
 # not Playwright's round trips) until the new page's title and main content are shown and
@@ -811,8 +814,10 @@ def server_like_apptest() -> Any:
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import RerunData, ScriptRunnerEvent
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
     from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1.element_tree import parse_tree_from_messages
     from streamlit.testing.v1.util import patch_config_options
 
     class PerRunRuntime(Runtime):
@@ -824,6 +829,71 @@ def server_like_apptest() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             PagesManager.uses_pages_directory = False
             super().__init__(*args, **kwargs)
+
+    class ServerLikeRunner(local_runner_module.LocalScriptRunner):
+        """AppTest's script runner, waiting as a server does and able to run one fragment.
+
+        * AppTest waits for a run by polling every millisecond (``require_widgets_deltas``):
+          30 waiting threads wake 30,000 times a second for the GIL, which slows every
+          script run; a server is told when a run ends. Here the wait is an event.
+        * A browser tab re-runs an ``st.fragment(run_every=...)`` on its own timer, not the
+          whole page: ``HARNESS.fragment`` (set by the session's thread) makes this run that
+          fragment only, as Streamlit's frontend asks for it (an auto re-run of one fragment
+          id). What the run asked the browser to re-run, and how often, is left in
+          ``HARNESS.auto_reruns`` for the session to schedule; ``HARNESS.full_run`` says
+          whether the run (or a ``st.rerun()`` it made) ran the whole page.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._ended = threading.Event()
+            self._full_run = False
+
+            def watch(sender: Any, event: Any, **data: Any) -> None:
+                if event == ScriptRunnerEvent.SCRIPT_STARTED and not data.get(
+                    "fragment_ids_this_run"
+                ):
+                    self._full_run = True
+                elif event == ScriptRunnerEvent.SHUTDOWN:
+                    self._ended.set()
+
+            self.on_event.connect(watch, weak=False)
+
+        def run(
+            self,
+            widget_state: Any = None,
+            query_params: dict[str, Any] | None = None,
+            timeout: float = 3,
+            page_hash: str = "",
+            context_info: Any = None,
+        ) -> Any:
+            fragment = getattr(HARNESS, "fragment", None)
+            self.request_rerun(
+                RerunData(
+                    widget_states=widget_state,
+                    query_string=parse.urlencode(query_params or {}, doseq=True),
+                    page_script_hash=page_hash,
+                    context_info=context_info,
+                    fragment_id_queue=[fragment] if fragment else [],
+                    is_auto_rerun=bool(fragment),
+                )
+            )
+            try:
+                if not self._script_thread:
+                    self.start()
+                if not self._ended.wait(timeout):
+                    self.request_stop()
+                    raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+            finally:
+                self.join()
+            messages = self.forward_msgs()
+            HARNESS.full_run = self._full_run
+            HARNESS.auto_reruns = {
+                m.auto_rerun.fragment_id: m.auto_rerun.interval
+                for m in messages
+                if m.WhichOneof("type") == "auto_rerun"
+            }
+            return parse_tree_from_messages(messages)
 
     runtime = mock.MagicMock(spec=Runtime)
     runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
@@ -851,6 +921,7 @@ def server_like_apptest() -> Any:
             ("Runtime", PerRunRuntime),
             ("ScriptCache", lambda: script_cache),
             ("PagesManager", ServerLikePagesManager),
+            ("LocalScriptRunner", ServerLikeRunner),
         ):
             stack.enter_context(mock.patch.object(app_test_module, name, value))
         stack.enter_context(
@@ -892,26 +963,73 @@ def _new_session() -> Any:
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=RUN_TIMEOUT_S)
 
 
-def _watch_interval(
-    options: argparse.Namespace, rng: random.Random, store: RunStore, run_id: str
-) -> float:
-    """Seconds until the session's next render.
+class Tab:
+    """What one browser tab asks of the server while its student watches.
 
-    ``--watch MIN MAX`` (the default): at random in that range, whatever the run does.
-    ``--app-cadence``: the live panel's own refresh intervals (``pages/ui/train_live.py``:
-    every 2 s while the run is queued, 0.5 s while it runs); once it has ended the panel
-    stops refreshing and the student clicks around every ``IDLE_S`` seconds.
+    Streamlit's frontend re-runs each ``st.fragment(run_every=...)`` of the page on its own
+    timer (the live panel every 0.5 s while the run trains, 2 s while it is queued; the
+    sidebar's job list every second while jobs are active), and the whole page only when
+    the student acts or a fragment asks for it (``st.rerun()``: the run started or ended).
+    ``tick`` does the next of those: a fragment's refresh when one is due, else a page
+    switch (to Runs with chance ``switch`` per ``watch`` interval, and back at the next).
+    ``--full-reruns`` replaces the timers by a full rerun every ``watch`` interval: the
+    heavier load this bench measured before (a full rerun costs more than a fragment's).
     """
-    if not options.app_cadence:
-        return rng.uniform(*options.watch)
-    from pages.ui.train_live import QUEUED_REFRESH_S, REFRESH_S
 
-    status = store.get_run(run_id)["status"]
-    if status == "queued":
-        return QUEUED_REFRESH_S
-    if status == "running":
-        return REFRESH_S
-    return rng.uniform(*IDLE_S)
+    def __init__(self, s: Session, at: Any, rng: random.Random, options: argparse.Namespace):
+        self.s, self.at, self.rng, self.options = s, at, rng, options
+        self.due: dict[str, tuple[float, float]] = {}  # fragment id -> (next time, interval)
+        self.on_runs = False
+        self.next_action = time.monotonic() + rng.uniform(*options.watch)
+        self.full_ran()
+
+    def full_ran(self) -> None:
+        """A full run re-registers the page's timers (they restart, as in the browser)."""
+        now = time.monotonic()
+        self.due = {
+            fid: (now + every, every) for fid, every in getattr(HARNESS, "auto_reruns", {}).items()
+        }
+
+    def full(self, kind: str, action: Any) -> None:
+        _timed(self.s, self.at, kind, action)
+        self.full_ran()
+
+    def tick(self) -> None:
+        if self.options.full_reruns:
+            time.sleep(max(0.0, self.next_action - time.monotonic()))
+            self.next_action = time.monotonic() + self.rng.uniform(*self.options.watch)
+            return self.act()
+        fid, (when, every) = min(self.due.items(), key=lambda d: d[1][0], default=(None, (0, 0)))
+        if fid is None or when > self.next_action:
+            time.sleep(max(0.0, self.next_action - time.monotonic()))
+            self.next_action = time.monotonic() + self.rng.uniform(*self.options.watch)
+            self.act(rerun=False)
+            return
+        time.sleep(max(0.0, when - time.monotonic()))
+        # The frontend's timer fires every interval; a refresh that ran late is not repeated.
+        self.due[fid] = (max(when + every, time.monotonic()), every)
+        page = self.at._tree  # the browser keeps what the fragment does not redraw
+        HARNESS.fragment = fid
+        try:
+            _timed(self.s, self.at, f"fragment every {every:g} s", self.at.run)
+        finally:
+            HARNESS.fragment = None
+        if HARNESS.full_run:  # the fragment called st.rerun(): the page ran whole
+            self.full_ran()
+        else:
+            self.at._tree = page
+
+    def act(self, rerun: bool = True) -> None:
+        """Back to Train from Runs; else to Runs with chance ``switch``; else (``rerun``) a
+        full rerun of Train. Each a full script run."""
+        if self.on_runs:
+            self.full("switch to Train", lambda: self.at.switch_page(TRAIN).run())
+            self.on_runs = False
+        elif self.rng.random() < self.options.switch:
+            self.full("switch to Runs", lambda: self.at.switch_page(RUNS).run())
+            self.on_runs = True
+        elif rerun:
+            self.full("rerun Train", self.at.run)
 
 
 def _apptest_session(
@@ -953,21 +1071,11 @@ def _apptest_session(
             if not run_id or run_id == s.run_id:
                 raise RuntimeError(f"Start training #{k + 1} made no run: {at.error}")
             s.run_id = run_id  # the session watches its latest run
-        on_runs = False
-        while not all_final.is_set():  # watch, while any session's run is queued or running
-            if time.monotonic() > deadline:
-                break
-            time.sleep(_watch_interval(options, rng, store, s.run_id))
-            if on_runs:
-                _timed(s, at, "switch to Train", lambda: at.switch_page(TRAIN).run())
-                on_runs = False
-            elif rng.random() < options.switch:
-                _timed(s, at, "switch to Runs", lambda: at.switch_page(RUNS).run())
-                on_runs = True
-            else:
-                _timed(s, at, "rerun Train", at.run)
-        if on_runs:
-            _timed(s, at, "switch to Train", lambda: at.switch_page(TRAIN).run())
+        tab = Tab(s, at, rng, options)
+        while not all_final.is_set() and time.monotonic() <= deadline:
+            tab.tick()  # watch, while any session's run is queued or running
+        if tab.on_runs:
+            tab.full("switch to Train", lambda: at.switch_page(TRAIN).run())
         run = store.get_run(s.run_id)
         if run["status"] in ACTIVE:
             raise TimeoutError(f"run {s.run_id} still {run['status']} at the deadline")
@@ -992,7 +1100,7 @@ def run_scenario(
     max_workers: int = 2,
     watch: tuple[float, float] = WATCH_S,
     switch: float = SWITCH_P,
-    app_cadence: bool = False,
+    full_reruns: bool = False,
     start_spread: float = START_SPREAD_S,
     timeout: float = APPTEST_TIMEOUT_S,
     workdir: Path | None = None,
@@ -1012,7 +1120,7 @@ def run_scenario(
         hidden=hidden,
         watch=watch,
         switch=switch,
-        app_cadence=app_cadence,
+        full_reruns=full_reruns,
         start_spread=start_spread,
         runs_per_session=runs_per_session,
     )
@@ -1144,10 +1252,10 @@ def main() -> int:
         help="AppTest mode: the sessions press Start within this many seconds (random)",
     )
     parser.add_argument(
-        "--app-cadence",
+        "--full-reruns",
         action="store_true",
-        help="AppTest mode: re-run at the live panel's own intervals (2 s queued, 0.5 s "
-        "running, then every 2-5 s) instead of --watch",
+        help="AppTest mode: every --watch interval a full rerun of the page, instead of the "
+        "page's own fragment timers (live panel, job list) as a browser runs them",
     )
     parser.add_argument(
         "--browsers",
@@ -1214,7 +1322,7 @@ def main() -> int:
             args.sessions,
             watch=tuple(args.watch),
             switch=args.switch,
-            app_cadence=args.app_cadence,
+            full_reruns=args.full_reruns,
             start_spread=args.start_spread,
             timeout=args.timeout or APPTEST_TIMEOUT_S * args.runs_per_session,
             runs_per_session=args.runs_per_session,

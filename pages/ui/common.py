@@ -18,6 +18,7 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from aevae_core.jobs import JobManager
+from aevae_core.live_view import LiveView
 from aevae_core.store import ACTIVE, RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
 
@@ -98,7 +99,15 @@ def store() -> RunStore:
     return manager().store
 
 
+@st.cache_resource(show_spinner=False)
+def view() -> LiveView:
+    """The server's one shared reader of the store for live widgets (aevae_core.live_view):
+    30 sessions' refreshes cost about one session's store reads."""
+    return LiveView(store())
+
+
 def get_run(run_id: str | None) -> dict[str, Any] | None:
+    """The run's row as the store has it now (one indexed read: statuses are never stale)."""
     if not is_run_id(run_id):
         return None
     try:
@@ -205,8 +214,8 @@ def render_sidebar() -> None:
         teacher_sidebar()
         # Refreshed on its own while jobs run, so its labels keep in step with the live panel
         # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).
-        active = bool(mgr.store.list_runs(statuses=ACTIVE))
-        st.fragment(run_every=JOBS_REFRESH_S if active else None)(jobs_list)(mgr)
+        active = bool(view().runs(ACTIVE))
+        st.fragment(run_every=JOBS_REFRESH_S if active else None)(jobs_list)(view())
 
 
 SUGGESTIONS = {
@@ -223,7 +232,7 @@ def status_message(run: dict[str, Any]) -> None:
     if status == "completed":
         st.success(f"Completed {run['last_epoch']} epochs.", icon=":material/check_circle:")
     elif status == "queued":
-        pos = manager().queue_position(run["id"])
+        pos = view().queue_position(run["id"])
         st.info(
             f"Queued{f' (position {pos})' if pos else ''}: it starts when a worker is free.",
             icon=":material/hourglass_top:",

@@ -22,7 +22,7 @@ from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.classroom import control, refusal
-from pages.ui.common import get_run, manager, status_message, store
+from pages.ui.common import get_run, manager, status_message, store, view
 from pages.ui.jobs_list import epoch_label
 
 REFRESH_S = 0.5
@@ -96,8 +96,8 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
         st.rerun()  # queued -> running, or ended: a full rerun sets the refresh interval
     st.subheader(f"{run['model'].upper()} on {run['dataset']} · {run_id}")
     status_message(run)
-    steps = store().metrics(run_id, "step")
-    epochs = store().metrics(run_id, "epoch")
+    steps = view().metrics(run, "step")
+    epochs = view().metrics(run, "epoch")
     if run["status"] in ("running", "stopped", "interrupted") or steps:
         _progress(run, steps)
     # Another student's run: the controls are shown disabled, with the reason under them.

@@ -170,3 +170,25 @@ def test_teacher_mode_unlocks_every_control_the_class_view_stop_all_and_pins(cle
     assert "Class view" not in texts(b.subheader)
     by_label(t.button, "Leave teacher mode").click().run()
     assert "Class view" not in texts(t.subheader)
+
+
+def test_in_a_class_the_sidebar_lists_a_students_own_jobs_and_counts_the_others(clean):
+    """Beyond LIST_ALL_UP_TO active jobs a student's sidebar links their own jobs and says
+    how many others are running or queued; with few jobs (a laptop) it lists them all."""
+    from pages.ui.jobs_list import LIST_ALL_UP_TO
+
+    config = classroom_config(clean)
+    mine = clean.manager.submit(config, owner=owner_of(clean, TOKEN_A))
+    clean.manager.submit(config, owner=owner_of(clean, TOKEN_B))
+    at = browser(TOKEN_A, TRAIN)
+    assert len(at.sidebar.get("page_link")) == 2  # few jobs: every one is listed
+    for k in range(LIST_ALL_UP_TO):
+        clean.manager.submit(config, owner=f"student-{k}")
+    at = browser(TOKEN_A, TRAIN)
+    no_exception(at)
+    links = at.sidebar.get("page_link")
+    assert len(links) == 1 and mine in str(links[0].proto), [link.value for link in links]
+    others = LIST_ALL_UP_TO + 1
+    assert f"And {others} jobs of others: 0 running, {others} queued." in texts(
+        at.sidebar.caption
+    )

@@ -3,8 +3,9 @@
 The scenario is ``bench/bench_classroom.py``'s ``run_scenario``: 30 AppTest sessions of
 ``app.py`` driven from 30 threads of this process, so ``st.cache_resource`` gives them one
 JobManager, as one server gives its 30 browser tabs (its own runs directory, 2 workers).
-Each session sets a small job on Train, presses Start with the others, then re-runs its
-page every 0.5-1 s and now and then goes to Runs and back, until every run has ended.
+Each session sets a small job on Train, presses Start with the others, then watches as
+its browser tab would (the live panel's and the job list's fragment timers, now and then
+a switch to Runs and back), until every run has ended.
 
 Asserted: every run completes, never more than ``max_workers`` run at once, runs start in
 submission order (one run per session, so the fair-share order is FIFO here), each session
