@@ -95,8 +95,14 @@ def loss_curves(
         layout[f"yaxis{i}"] = {"anchor": f"x{i}", "domain": [0.0, 1.0]}
         layout["annotations"].append(
             {
-                "font": {"size": 16}, "showarrow": False, "text": title, "x": lo + width / 2,
-                "xanchor": "center", "xref": "paper", "y": 1.0, "yanchor": "bottom",
+                "font": {"size": 16},
+                "showarrow": False,
+                "text": title,
+                "x": lo + width / 2,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": 1.0,
+                "yanchor": "bottom",
                 "yref": "paper",
             }  # fmt: skip
         )
@@ -104,10 +110,14 @@ def loss_curves(
         if steps and steps_per_epoch:
             traces.append(
                 {
-                    "type": "scatter", "mode": "lines", "name": "train (per step)",
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": "train (per step)",
                     "x": [s["step"] / steps_per_epoch for s in steps],
                     "y": [s[key] for s in steps],
-                    "line": {"color": STEP_COLOR, "width": 1}, "legendgroup": "step", **axes,
+                    "line": {"color": STEP_COLOR, "width": 1},
+                    "legendgroup": "step",
+                    **axes,
                 }  # fmt: skip
             )
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
@@ -117,10 +127,14 @@ def loss_curves(
                 continue
             traces.append(
                 {
-                    "type": "scatter", "mode": "lines+markers",
+                    "type": "scatter",
+                    "mode": "lines+markers",
                     "name": "validation" if split == "val" else "train (epoch mean)",
-                    "x": xs, "y": [e[field] for e in epochs if field in e],
-                    "line": {"color": color}, "legendgroup": split, **axes,
+                    "x": xs,
+                    "y": [e[field] for e in epochs if field in e],
+                    "line": {"color": color},
+                    "legendgroup": split,
+                    **axes,
                 }  # fmt: skip
             )
     layout["yaxis"]["title"] = {"text": "nats / image"}

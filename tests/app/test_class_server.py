@@ -189,6 +189,4 @@ def test_in_a_class_the_sidebar_lists_a_students_own_jobs_and_counts_the_others(
     links = at.sidebar.get("page_link")
     assert len(links) == 1 and mine in str(links[0].proto), [link.value for link in links]
     others = LIST_ALL_UP_TO + 1
-    assert f"And {others} jobs of others: 0 running, {others} queued." in texts(
-        at.sidebar.caption
-    )
+    assert f"And {others} jobs of others: 0 running, {others} queued." in texts(at.sidebar.caption)
