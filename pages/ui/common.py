@@ -19,7 +19,7 @@ import streamlit as st
 
 from aevae_core.jobs import JobManager
 from aevae_core.live_view import LiveView
-from aevae_core.store import ACTIVE, RunNotFound, RunStore, is_run_id
+from aevae_core.store import RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
 
 
@@ -203,7 +203,7 @@ def limit_torch_threads() -> None:
 
 def render_sidebar() -> None:
     from pages.ui.classroom import keep_owner_cookie, teacher_sidebar  # it imports this module
-    from pages.ui.jobs_list import JOBS_REFRESH_S, jobs_list  # so does this one
+    from pages.ui.jobs_list import jobs_list, refresh_interval  # so does this one
 
     limit_torch_threads()
     mgr = manager()
@@ -214,8 +214,7 @@ def render_sidebar() -> None:
         teacher_sidebar()
         # Refreshed on its own while jobs run, so its labels keep in step with the live panel
         # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).
-        active = bool(view().runs(ACTIVE))
-        st.fragment(run_every=JOBS_REFRESH_S if active else None)(jobs_list)(view())
+        st.fragment(run_every=refresh_interval(view()))(jobs_list)(view())
 
 
 SUGGESTIONS = {

@@ -190,3 +190,26 @@ def test_in_a_class_the_sidebar_lists_a_students_own_jobs_and_counts_the_others(
     assert len(links) == 1 and mine in str(links[0].proto), [link.value for link in links]
     others = LIST_ALL_UP_TO + 1
     assert f"And {others} jobs of others: 0 running, {others} queued." in texts(at.sidebar.caption)
+
+
+def test_the_job_list_refreshes_fast_only_while_it_lists_a_running_job(clean, monkeypatch):
+    """Every second while a listed job runs (its epoch label moves), as the live panel does
+    while they wait, slowly when a student only sees the class's count, never when idle."""
+    import pages.ui.jobs_list as jobs_list
+    from aevae_core.live_view import LiveView
+
+    monkeypatch.setattr(jobs_list, "owner", lambda: "me")
+    monkeypatch.setattr(jobs_list, "is_teacher", lambda: False)
+    view = LiveView(clean.store, max_age=0.0)
+    assert jobs_list.refresh_interval(view) is None
+    config = classroom_config(clean)
+    mine = clean.manager.submit(config, owner="me")
+    assert jobs_list.refresh_interval(view) == jobs_list.QUEUED_JOBS_REFRESH_S
+    assert clean.store.claim(mine, 1, "host")
+    assert jobs_list.refresh_interval(view) == jobs_list.JOBS_REFRESH_S
+    clean.store.finish(mine, "completed")
+    for k in range(jobs_list.LIST_ALL_UP_TO + 1):
+        clean.manager.submit(config, owner=f"student-{k}")
+    assert jobs_list.refresh_interval(view) == jobs_list.OTHERS_REFRESH_S
+    monkeypatch.setattr(jobs_list, "is_teacher", lambda: True)  # the teacher sees them all
+    assert jobs_list.refresh_interval(view) == jobs_list.QUEUED_JOBS_REFRESH_S
