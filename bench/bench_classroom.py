@@ -802,6 +802,10 @@ def server_like_apptest() -> Any:
       first ``st.navigation`` (see tests/app/conftest.py), and so does this.
     * ``sys.modules["__main__"]``: each run leaves the app script there; it is put back, so
       the job manager's forkserver sees the same main module whatever the timing.
+    * Components: AppTest scans the installed packages for Streamlit components at each
+      session's first run; a server does it once.
+    * The script runner (``ServerLikeRunner``): AppTest's waits by polling; and a browser
+      tab re-runs a page's fragments on their timers, which AppTest cannot do.
     """
     from unittest import mock
 
@@ -899,8 +903,16 @@ def server_like_apptest() -> Any:
     runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
     runtime.dataframe_source_mgr = DataframeSourceManager()
     runtime.cache_storage_manager = MemoryCacheStorageManager()
-    components = BidiComponentManager()
-    components.discover_and_register_components(start_file_watching=False)
+
+    class ServerComponents(BidiComponentManager):
+        """Discovered once, as a server does (AppTest scans the installed packages for every
+        new session: a second of each session's first run)."""
+
+        def discover_and_register_components(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    components = ServerComponents()
+    BidiComponentManager.discover_and_register_components(components, start_file_watching=False)
     runtime.bidi_component_registry = components
     script_cache = ScriptCache()
 
@@ -922,6 +934,7 @@ def server_like_apptest() -> Any:
             ("ScriptCache", lambda: script_cache),
             ("PagesManager", ServerLikePagesManager),
             ("LocalScriptRunner", ServerLikeRunner),
+            ("BidiComponentManager", lambda: components),
         ):
             stack.enter_context(mock.patch.object(app_test_module, name, value))
         stack.enter_context(

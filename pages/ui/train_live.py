@@ -144,10 +144,19 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
     _reconstructions(run_id)
 
 
+def refresh_every(status: str | None, position: int | None, free: int) -> float | None:
+    """The live panel's refresh interval: twice a second while the run trains, and while it
+    is next in line for one of the ``free`` workers (it starts in a moment: its first point
+    shows soon); every 2 s further back in the queue (a class's queue polling twice a
+    second was a third of a class server's script runs); never once it has ended."""
+    if status == "running" or (status == "queued" and position is not None and position <= free):
+        return REFRESH_S
+    return QUEUED_REFRESH_S if status == "queued" else None
+
+
 def live_panel(run_id: str) -> None:
     run = get_run(run_id)
     status = run["status"] if run is not None else None
-    every = {"running": REFRESH_S, "queued": QUEUED_REFRESH_S}.get(status)
-    if status == "queued" and len(manager().active_ids()) < manager().max_workers:
-        every = REFRESH_S  # a worker is free: it starts in a moment, show its first point soon
-    st.fragment(run_every=every)(_panel)(run_id, status)
+    position = view().queue_position(run_id) if status == "queued" else None
+    free = manager().max_workers - len(manager().active_ids())
+    st.fragment(run_every=refresh_every(status, position, free))(_panel)(run_id, status)

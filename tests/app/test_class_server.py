@@ -213,3 +213,14 @@ def test_the_job_list_refreshes_fast_only_while_it_lists_a_running_job(clean, mo
     assert jobs_list.refresh_interval(view) == jobs_list.OTHERS_REFRESH_S
     monkeypatch.setattr(jobs_list, "is_teacher", lambda: True)  # the teacher sees them all
     assert jobs_list.refresh_interval(view) == jobs_list.QUEUED_JOBS_REFRESH_S
+
+
+def test_a_queued_panel_polls_fast_only_when_next_for_a_free_worker():
+    from pages.ui.train_live import QUEUED_REFRESH_S, REFRESH_S, refresh_every
+
+    assert refresh_every("running", None, 0) == REFRESH_S
+    assert refresh_every("queued", 1, 1) == REFRESH_S  # starts in a moment
+    assert refresh_every("queued", 2, 1) == QUEUED_REFRESH_S
+    assert refresh_every("queued", 1, 0) == QUEUED_REFRESH_S  # every worker busy
+    assert refresh_every("completed", None, 2) is None
+    assert refresh_every(None, None, 2) is None  # deleted
