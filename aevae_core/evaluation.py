@@ -74,10 +74,11 @@ def evaluate(
     model.eval()
     n = x.shape[0]
     log_sigma = model.log_sigma if config.recon == "mse" else None
-    recon_sum = 0.0
-    kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
+    # Sums stay on the device: one host read at the end, not two per batch (GPU syncs).
+    recon_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    sq_err = torch.zeros((), dtype=torch.float64, device=x.device)
+    kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64, device=x.device)
     mus = []
-    sq_err = 0.0
     for start in range(0, n, EVAL_BATCH):
         xb = x_lik[start : start + EVAL_BATCH]
         mu, logvar = model.encode(xb)
@@ -86,18 +87,18 @@ def evaluate(
             # The ELBO's reconstruction term is an expectation over q: one sample per image.
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
             recon_logits = model.decode(z)
-            kl_dims += kl_per_dim(mu, logvar).sum(0).double().cpu()
+            kl_dims += kl_per_dim(mu, logvar).sum(0).double()
         else:
             recon_logits = logits
         nll = reconstruction_per_image(recon_logits, xb, config.recon, log_sigma=log_sigma)
-        recon_sum += nll.sum().item()
+        recon_sum += nll.sum()
         # MSE against the grey images: the mean image against what it stands for.
-        sq_err += (torch.sigmoid(logits) - x[start : start + EVAL_BATCH]).square().sum().item()
-        mus.append(mu.float().cpu())
+        sq_err += (torch.sigmoid(logits) - x[start : start + EVAL_BATCH]).square().sum()
+        mus.append(mu.float())
     model.train(was_training)
     n_pixels = math.prod(x.shape[1:])
-    mu_all = torch.cat(mus)
-    recon = recon_sum / n
+    mu_all = torch.cat(mus).cpu()
+    recon = recon_sum.item() / n
     kl_per = (kl_dims / n).tolist()
     kl = float(sum(kl_per)) if model.variational else 0.0
     l1 = config.l1_code * mu_all.abs().sum(1).mean().item() if config.l1_code > 0 else 0.0
@@ -105,7 +106,7 @@ def evaluate(
         "val_loss": recon + beta * kl + l1,
         "val_recon": recon,
         "val_kl": kl,
-        "val_mse": sq_err / (n * n_pixels),
+        "val_mse": sq_err.item() / (n * n_pixels),
     }
     if model.variational:
         out["val_elbo"] = -(recon + kl)

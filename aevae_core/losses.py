@@ -91,10 +91,33 @@ def reconstruction_sum(
 ) -> torch.Tensor:
     """The batch sum of ``reconstruction_per_image`` with fused reductions (training speed)."""
     if kind == "bce":
+        if logits.device.type == "cpu":
+            return _BCEWithLogitsSum.apply(logits, target)
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
     ls = _log_sigma_tensor(log_sigma, logits)
     sse = F.mse_loss(torch.sigmoid(logits), target, reduction="sum")
     return gaussian_nll(sse, target.numel(), ls)
+
+
+class _BCEWithLogitsSum(torch.autograd.Function):
+    """sum(BCE-with-logits) for the CPU training step: the same stable log-sum-exp form,
+    max(l, 0) - x*l + log(1 + exp(-|l|)), through ``exp`` and ``log``, which ATen vectorises
+    on a CPU, where torch's own op goes through ``log1p``, which it does not: 3.1 ms -> 1.1 ms
+    forward + backward for a 128 x 784 batch, a fifth of a step of the 784-400-20 VAE
+    (bench/bench_core.py). The value differs from torch's in the last float32 digit (1 + e
+    rounds where e < 2^-24: under 6e-8 nats per pixel); the gradient is the same formula,
+    sigmoid(l) - x, so training takes the same steps."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, target)
+        per_pixel = logits.clamp(min=0) - target * logits + torch.log(torch.exp(-logits.abs()) + 1)
+        return per_pixel.sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        logits, target = ctx.saved_tensors
+        return grad * (torch.sigmoid(logits) - target), None
 
 
 def bernoulli_floor_per_image(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""A run's files: checkpoints and per-epoch snapshots in its folder, written atomically.
+"""A run's files: checkpoints, per-epoch snapshots and stored metrics, written atomically.
 
 ``RunFiles`` is the file half of ``store.RunStore`` (which inherits it); it needs only
 ``run_dir(run_id)``. ``atomic_write_bytes`` is how every file of the store is written.
@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +76,35 @@ class RunFiles:
     def read_snapshot(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
         with np.load(self.snapshot_path(run_id, epoch), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+
+    # -- stored metrics: run_eval.py's numbers of one epoch's model, computed once ----------
+    def run_metrics_path(self, run_id: str, epoch: int) -> Path:
+        return self.run_dir(run_id) / "metrics" / f"epoch_{int(epoch):04d}.json"
+
+    def run_metrics_epochs(self, run_id: str) -> list[int]:
+        folder = self.run_dir(run_id) / "metrics"
+        if not folder.exists():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("epoch_*.json"))
+
+    def write_run_metrics(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
+        """Store one epoch's metrics (JSON; NaN kept as NaN, numpy scalars as numbers)."""
+        path = self.run_metrics_path(run_id, epoch)
+        path.parent.mkdir(exist_ok=True)
+        payload = json.dumps(metrics, default=_json_number, allow_nan=True)
+        atomic_write_bytes(path, payload.encode())
+
+    def read_run_metrics(self, run_id: str, epoch: int) -> dict[str, Any] | None:
+        """The stored metrics of ``epoch``, or None when there are none (or unreadable)."""
+        try:
+            return json.loads(self.run_metrics_path(run_id, epoch).read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -12,36 +12,42 @@ What is recorded while training:
   and the latent means of a fixed validation sample of up to 2,000 with their labels);
 * the epoch's weights (``checkpoints/epoch_0007.pt``, no optimiser state) for the pages'
   epoch sliders: all of them for runs of up to 20 epochs, else epoch 1, every k-th epoch
-  and the last, so a long run keeps about 20 (see ``keeps_epoch_checkpoint``).
+  and the last, so a long run keeps about 20 (see ``keeps_epoch_checkpoint``);
+* at the end of a completed run, before its status says so: the comparison metrics of the
+  last epoch (``run_eval.py``, ``<run>/metrics/epoch_N.json``), so Compare only reads them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from aevae_core.checkpoint import load_checkpoint, save_checkpoint
 from aevae_core.config import ConfigError, TrainConfig
 from aevae_core.data import Dataset, DatasetError, load_dataset
+from aevae_core.failures import failure_reason, is_out_of_memory, release_gpu_memory
 from aevae_core.models import Autoencoder
+from aevae_core.run_eval import store_run_metrics
 from aevae_core.run_files import atomic_write_bytes
+from aevae_core.snapshots import (  # noqa: F401  (re-exported)
+    SNAPSHOT_CODES,
+    SNAPSHOT_IMAGES,
+    fixed_indices,
+    make_snapshot,
+)
 from aevae_core.store import CANCEL_INTERRUPT, CANCEL_STOP, RunStore
 from aevae_core.train import Callbacks, FitResult, fit
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0
-SNAPSHOT_IMAGES = 32
-SNAPSHOT_CODES = 2000
 MAX_EPOCH_CHECKPOINTS = 20  # per-epoch weight files a run keeps (plus epoch 1 and the last)
 
 
@@ -56,48 +62,6 @@ def prune_epoch_checkpoints(store: RunStore, run_id: str, last: int, epochs: int
     for e in store.checkpoint_epochs(run_id):
         if e > last or not keeps_epoch_checkpoint(e, last, epochs):
             store.epoch_checkpoint_path(run_id, e).unlink(missing_ok=True)
-
-
-def fixed_indices(n: int, k: int, seed: int) -> np.ndarray:
-    """The same k validation indices at every epoch (sorted, drawn from the seed)."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n)[: min(k, n)])
-
-
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-
-
-@torch.no_grad()
-def make_snapshot(model: Autoencoder, data: Dataset, seed: int) -> dict[str, np.ndarray]:
-    """Arrays a page can draw without loading the model."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    img_idx = fixed_indices(len(data.val_x), SNAPSHOT_IMAGES, seed)
-    images = data.val_x[torch.from_numpy(img_idx)].to(device)
-    mu, _ = model.encode(images)
-    recons = model.decode_images(mu)
-    code_idx = fixed_indices(len(data.val_x), SNAPSHOT_CODES, seed + 1)
-    codes = torch.cat(
-        [
-            model.encode(data.val_x[torch.from_numpy(chunk)].to(device))[0].float().cpu()
-            for chunk in np.array_split(code_idx, max(1, math.ceil(len(code_idx) / 1024)))
-        ]
-    )
-    model.train(was_training)
-    snap = {
-        "image_idx": img_idx,
-        "images": _to_uint8(images),
-        "recons": _to_uint8(recons),
-        "code_idx": code_idx,
-        "codes": codes.numpy(),
-    }
-    if data.val_y is not None:
-        snap["labels"] = data.val_y[torch.from_numpy(code_idx)].numpy()
-    if data.val_factors is not None:
-        snap["factors"] = data.val_factors[torch.from_numpy(code_idx)].numpy()
-    return snap
 
 
 class StoreRecorder(Callbacks):
@@ -277,6 +241,9 @@ def prepare_resume(store: RunStore, run_id: str) -> dict[str, Any]:
     for e in store.snapshot_epochs(run_id):
         if e > epoch:
             store.snapshot_path(run_id, e).unlink(missing_ok=True)
+    for e in store.run_metrics_epochs(run_id):
+        if e > epoch:
+            store.run_metrics_path(run_id, e).unlink(missing_ok=True)
     prune_epoch_checkpoints(store, run_id, epoch, TrainConfig.from_json(ckpt["config"]).epochs)
     vals = [r["val_loss"] for r in history if math.isfinite(r.get("val_loss", math.nan))]
     if history and vals:
@@ -339,6 +306,8 @@ def execute_run(
         result = fit(config, data, recorder, flag, resume=resume)
         recorder.close()
         status, reason = result.status, result.reason
+        if status == "completed" and result.epoch > 0:
+            final_metrics(store, run_id, result.epoch, data)
         if status == "stopped" and store.get_run(run_id)["cancel_requested"] == CANCEL_INTERRUPT:
             status = "interrupted"
             reason = (
@@ -366,12 +335,14 @@ def execute_run(
             )  # fmt: skip
         return None
     except Exception as exc:
-        if isinstance(exc, (DatasetError, ConfigError)) or _is_out_of_memory(exc):
-            log.warning("run %s failed: %s", run_id, failure_reason(exc))  # expected: no trace
+        reason = failure_reason(exc, recorder.config.batch_size if recorder else None)
+        if isinstance(exc, (DatasetError, ConfigError)) or is_out_of_memory(exc):
+            log.warning("run %s failed: %s", run_id, reason)  # expected: no trace
         else:
             log.exception("run %s failed", run_id)
         _close_quietly(recorder)
-        store.finish(run_id, "failed", failure_reason(exc), only_if=running)
+        release_gpu_memory()
+        store.finish(run_id, "failed", reason, only_if=running)
         return None
     finally:
         watcher.close()
@@ -387,32 +358,14 @@ def _close_quietly(recorder: StoreRecorder | None) -> None:
         log.exception("could not write the last metrics")
 
 
-_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
-_ALLOC_RE = re.compile(r"tried to allocate (\d+) bytes")
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or any(
-        t in text for t in _OOM_TEXTS
-    )
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One readable line for the UI, with a hint for the failures students meet."""
-    text = str(exc) or type(exc).__name__
-    if _is_out_of_memory(exc):
-        # torch's CPU allocator: "... DefaultCPUAllocator: can't allocate memory: you tried
-        # to allocate 268435456 bytes. Error code 12 (Cannot allocate memory)".
-        size = _ALLOC_RE.search(text)
-        if size:
-            what = f"could not allocate another {int(size.group(1)) / 2**20:.0f} MiB"
-        elif isinstance(exc, MemoryError):
-            what = f"{type(exc).__name__} {str(exc)[:300]}".strip()
-        else:
-            what = text.splitlines()[0][:300]
-        return (
-            f"ran out of memory: {what} (the machine's memory or the server's per-job limit, "
-            "AEVAE_WORKER_MAX_MEMORY_MB); try a smaller batch size or model"
-        )
-    return f"{type(exc).__name__}: {text[:500]}"
+def final_metrics(store: RunStore, run_id: str, epoch: int, data: Dataset) -> None:
+    """Compute and store the run's comparison metrics (run_eval.py) while it still reads
+    "running", so a run that reads "completed" has them and Compare never computes them. A
+    failure here does not fail the trained run: Compare computes them later."""
+    try:
+        store_run_metrics(store, run_id, epoch, data=data)
+    except Interrupted:  # the server is stopping: the training is done all the same
+        store.finish(run_id, "completed", None, only_if=("running",))
+        raise
+    except Exception:
+        log.exception("run %s: its metrics were not stored (Compare computes them)", run_id)

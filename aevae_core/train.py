@@ -11,7 +11,8 @@ batches are drawn by indexing tensors that already sit on the device with a seed
 permutation per epoch (no per-sample collation); the decoder emits logits and the loss is
 the fused BCE-with-logits (no sigmoid + log pass); the optimizers are torch's fused
 implementations (one kernel per step instead of a dozen per parameter); and the only
-per-step host read is the loss, needed by the divergence guard.
+per-step host read is the loss, needed by the divergence guard (on a GPU, where a read is a
+sync, only at log points: see ``syncs_every_step``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aevae_core.data import Dataset
 from aevae_core.evaluation import binarize_dynamic, evaluate
 from aevae_core.losses import loss_terms, optimal_log_sigma
 from aevae_core.models import AEOutput, Autoencoder, build_model
+from aevae_core.optim import fast_step, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +95,41 @@ def cpu_has_native_bf16() -> bool:
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bfloat16 for the training steps' autocast, or None for plain float32."""
+    """bfloat16 for the training steps' autocast, or None for plain float32.
+
+    ``auto``: bf16 on a CPU that computes it natively and on a CUDA GPU that supports it
+    (Ampere and later); fp32 elsewhere (emulated bf16 is slower than fp32).
+    """
     if config.precision == "bf16":
         return torch.bfloat16
-    if config.precision == "auto" and device.type == "cpu" and cpu_has_native_bf16():
+    if config.precision != "auto":
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def use_tf32(config: TrainConfig, device: torch.device) -> None:
+    """On a CUDA GPU, float32 matrix products and convolutions in TF32 (10-bit mantissa
+    products, fp32 accumulation: the tensor cores' fast path) unless ``precision`` is fp32,
+    which asks for exact fp32. The setting is per process (one run per worker); a CPU run
+    leaves it alone."""
+    if device.type != "cuda":
+        return
+    allow = config.precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
+def syncs_every_step(device: torch.device) -> bool:
+    """Whether the loop reads the loss on the host at every step. On a CPU the read is free
+    and the divergence guard then runs before every update. On a GPU a read waits for the
+    device to finish the queued kernels, so the loop reads only at log points (the first
+    step, every ``log_every`` steps, an epoch's last step) and keeps a copy of the weights
+    from the last read that passed, to go back to when a later one finds a diverged loss."""
+    return device.type == "cpu"
 
 
 def as_float(out: AEOutput) -> AEOutput:
@@ -107,83 +138,6 @@ def as_float(out: AEOutput) -> AEOutput:
         out, **{f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)
                 if isinstance(getattr(out, f.name), torch.Tensor)}
     )  # fmt: skip
-
-
-def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
-    """SGD, SGD with momentum, Adagrad or Adam; weight_decay is the L2 penalty on weights.
-
-    The fused implementations (one kernel per step for all parameters) are used where torch
-    has them: on a CPU, the default per-parameter Adam loop costs about as much as the
-    forward and backward passes of a small MLP. Same update rule, same hyperparameters.
-    """
-    params = list(params)
-    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
-    if config.optimizer in ("sgd", "momentum"):
-        cls: type[torch.optim.Optimizer] = torch.optim.SGD
-        if config.optimizer == "momentum":
-            kwargs["momentum"] = config.momentum
-    elif config.optimizer == "adagrad":
-        cls = torch.optim.Adagrad
-    else:
-        cls = torch.optim.Adam
-    try:
-        return cls(params, fused=True, **kwargs)
-    except (RuntimeError, ValueError, TypeError):  # a device or dtype without a fused kernel
-        return cls(params, **kwargs)
-
-
-def fast_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """``optimizer.step`` minus the Python bookkeeping around torch's fused Adam kernel.
-
-    On a CPU, ``Optimizer.step`` spends about half a millisecond per call on hooks, profiler
-    records and regrouping tensors by device, some 5% of a step of the classic 784-400-20 VAE.
-    This calls the same kernel on the same state tensors, so the update is bit-for-bit the
-    one ``optimizer.step()`` makes (tests/core/test_train.py checks it). Everything else goes
-    through ``optimizer.step()``: other optimizers, several parameter groups, devices or
-    dtypes, the first step (it creates the state), a parameter without a gradient.
-    """
-    kernel = getattr(torch, "_fused_adam_", None)
-    groups = optimizer.param_groups
-    group = groups[0]
-    eligible = (
-        kernel is not None
-        and type(optimizer) is torch.optim.Adam
-        and len(groups) == 1
-        and bool(group.get("fused"))
-        and not any(group.get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable"))
-        and not group.get("decoupled_weight_decay", False)
-        and len({(p.device, p.dtype) for p in group["params"]}) == 1
-    )
-    if not eligible:
-        return optimizer.step
-    params = list(group["params"])
-    cache: dict[str, Any] = {"state": None, "off": False}
-
-    def step() -> None:
-        grads = [p.grad for p in params]
-        if cache["state"] is None or cache["off"] or any(g is None for g in grads):
-            optimizer.step()
-            states = [optimizer.state.get(p, {}) for p in params]
-            if cache["state"] is None and all("exp_avg" in st and "step" in st for st in states):
-                keys = ("exp_avg", "exp_avg_sq", "step")
-                cache["state"] = tuple([st[key] for st in states] for key in keys)
-            return
-        exp_avgs, exp_avg_sqs, steps = cache["state"]
-        hp = optimizer.param_groups[0]  # read each time: a caller may change the lr
-        beta1, beta2 = hp["betas"]
-        torch._foreach_add_(steps, 1)
-        try:
-            kernel(
-                params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=hp["lr"],
-                beta1=beta1, beta2=beta2, weight_decay=hp["weight_decay"], eps=hp["eps"],
-                maximize=False, grad_scale=None, found_inf=None,
-            )  # fmt: skip
-        except (RuntimeError, TypeError):  # a torch whose private kernel differs: the slow path
-            torch._foreach_sub_(steps, 1)
-            cache["off"] = True
-            optimizer.step()
-
-    return step
 
 
 def corrupt(x: torch.Tensor, noise: float, noise_type: str, generator: Any = None) -> torch.Tensor:
@@ -259,6 +213,8 @@ def fit(
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     amp = autocast_dtype(config, device)
+    use_tf32(config, device)
+    every_step = syncs_every_step(device)
     torch.manual_seed(config.seed)
     if resume is not None:  # a run from before the Gaussian decoder had a sigma keeps its own
         config, state = with_trained_sigma(config, resume["model"])
@@ -273,6 +229,8 @@ def fit(
         start_epoch = int(resume["epoch"]) + 1
         torch.manual_seed(config.seed + start_epoch)
     optimizer_step = fast_step(optimizer)  # after load_state_dict, which replaces the groups
+    state = [*model.parameters(), *model.buffers()]
+    good_state = None if every_step else [t.detach().clone() for t in state]
 
     train_x = data.train_x.to(device)
     val_x = data.val_x.to(device)
@@ -327,17 +285,27 @@ def fit(
             batch = target.shape[0]
             parts = (terms.loss, terms.recon, terms.kl, terms.l1)
             values = torch.stack([t.detach() for t in parts])  # no autograd node for the log
-            # One scalar read per step (free on a CPU): the guard runs *before* the update, so
-            # a diverging run keeps its last finite weights.
-            loss_per_image = terms.loss.item() / batch
-            if not math.isfinite(loss_per_image) or loss_per_image > limit:
-                train_time += time.perf_counter() - t0
-                status = "diverged"
-                reason = _divergence_reason(config, epoch, step + 1, loss_per_image, first_loss)
-                break
-            if first_loss is None:
-                first_loss = loss_per_image
-                limit = explosion_limit(first_loss, n_pixels)
+            logs = step == 0 or global_step % config.log_every == 0
+            if every_step or logs or step == steps_per_epoch - 1:
+                # The one host read (a GPU sync). The guard runs *before* the update: a
+                # diverging run keeps its last finite weights (on a GPU: those of the last
+                # read that passed, see syncs_every_step).
+                host = values.tolist()
+                loss_per_image = host[0] / batch
+                if not math.isfinite(loss_per_image) or loss_per_image > limit:
+                    train_time += time.perf_counter() - t0
+                    status = "diverged"
+                    reason = _divergence_reason(config, epoch, step + 1, loss_per_image, first_loss)
+                    if good_state is not None:
+                        with torch.no_grad():
+                            torch._foreach_copy_(state, good_state)
+                    break
+                if good_state is not None:
+                    with torch.no_grad():
+                        torch._foreach_copy_(good_state, state)
+                if first_loss is None:
+                    first_loss = loss_per_image
+                    limit = explosion_limit(first_loss, n_pixels)
             if learned is not None:
                 update_sigma(model, learned, global_step)
             optimizer.zero_grad(set_to_none=True)
@@ -347,9 +315,9 @@ def fit(
             train_time += time.perf_counter() - t0
             train_samples += batch
             seen += batch
-            if step == 0 or global_step % config.log_every == 0:
+            if logs:
                 elapsed = time.perf_counter() - t_epoch
-                loss_v, recon_v, kl_v, _ = values.tolist()
+                loss_v, recon_v, kl_v, _ = host
                 callbacks.on_step(
                     {
                         "epoch": epoch,

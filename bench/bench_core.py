@@ -3,6 +3,8 @@
     python bench/bench_core.py              # 10 epochs of the MNIST VAE comparison
     python bench/bench_core.py --quick      # 3 epochs
     python bench/bench_core.py --threads 2  # torch CPU threads for both loops (default 1)
+    python bench/bench_core.py --precision fp32  # our loop in fp32 (auto: bf16 on a CPU
+                                                 # with native bf16, else fp32)
 
 1. Training throughput and quality on the CPU: our ``train.fit`` against the training loop of
    the canonical PyTorch VAE example (pytorch/examples, vae/main.py): a 784-400-20 MLP VAE
@@ -42,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from aevae_core.config import TrainConfig  # noqa: E402
 from aevae_core.data import DatasetError, load_dataset  # noqa: E402
 from aevae_core.models import build_model  # noqa: E402
-from aevae_core.train import Callbacks, evaluate, fit  # noqa: E402
+from aevae_core.train import Callbacks, autocast_dtype, evaluate, fit  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 SPEEDUP_TARGET = 1.5
@@ -163,7 +165,9 @@ class Interleave(Callbacks):
         self.reference.run_until(record["step"])
 
 
-def bench_training(data_dir: Path, epochs: int, threads: int) -> list[tuple]:
+def bench_training(
+    data_dir: Path, epochs: int, threads: int, precision: str = "auto"
+) -> list[tuple]:
     rows: list[tuple] = []
     try:
         data = load_dataset("mnist", data_dir=data_dir, seed=0, download=False)
@@ -173,13 +177,17 @@ def bench_training(data_dir: Path, epochs: int, threads: int) -> list[tuple]:
     config = TrainConfig(
         dataset="mnist", model="vae", arch="mlp", hidden=(400,), latent_dim=20, recon="bce",
         batch_size=128, lr=1e-3, optimizer="adam", epochs=epochs, threads=threads, device="cpu",
+        precision=precision,
     )  # fmt: skip
     torch.set_num_threads(threads)
+    amp = autocast_dtype(config, torch.device("cpu"))
+    amp_name = "bf16 autocast" if amp is not None else "fp32"
     torch.manual_seed(0)
     reference = ExampleTrainer(data.train_x, batch_size=config.batch_size)
     print(
         f"training: MNIST {len(data.train_x)} train / {len(data.val_x)} val images, "
-        f"{epochs} epochs, batch 128, Adam 1e-3, {threads} thread(s) for both loops ..."
+        f"{epochs} epochs, batch 128, Adam 1e-3, {threads} thread(s) for both loops, "
+        f"precision {precision} ({amp_name}) ..."
     )
     result = fit(config, data, Interleave(reference))
     if result.status != "completed" or reference.samples != epochs * len(data.train_x):
@@ -276,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both loops")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="our loop's precision (the reference is always fp32); auto: bf16 on a CPU with "
+        "native bf16 products, else fp32",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     epochs = args.epochs or (3 if args.quick else 10)
     torch.set_num_threads(args.threads)  # every in-process figure below uses this count
@@ -284,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         f"aevae core benchmarks: torch {torch.__version__}, python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {load:.1f} at start"
     )
-    rows = bench_training(args.data_dir, epochs, args.threads)
+    rows = bench_training(args.data_dir, epochs, args.threads, args.precision)
     rows += bench_data()
     rows += bench_import()
     print()

@@ -1,23 +1,15 @@
 """Compare: 2–4 runs side by side (AE vs VAE, a beta sweep) on the same inputs."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from aevae_core import analysis
 from aevae_core.charts import overlay_curves, rate_distortion
 from aevae_core.figures import mosaic_figure
-from aevae_core.metrics import comparison_rows
 from pages.ui.common import run_label, store
 from pages.ui.compare_latent import collapse_warnings, latent_row
-from pages.ui.compare_parts import (
-    choose_runs,
-    metrics_for,
-    pair_form,
-    prior_distance,
-    short_name,
-    wait_for,
-)
+from pages.ui.compare_metrics import metrics_section, prior_distances
+from pages.ui.compare_parts import choose_runs, pair_form, short_name, wait_for
 from pages.ui.latent_parts import choose_method, ready_method
 from pages.ui.lesson import lesson_banner
 
@@ -56,30 +48,7 @@ for tab, key in zip(
     tab.plotly_chart(overlay_curves(histories, key), key=f"cmp_curve_{key}")
 
 st.subheader("Metrics on validation images")
-metrics = {names[r["id"]]: metrics_for(r["id"], r["last_epoch"]) for r in ready}
-st.dataframe(pd.DataFrame(comparison_rows(metrics)), hide_index=True, key="cmp_table")
-if len({m["likelihood_kind"] for m in metrics.values()}) > 1:
-    st.warning(
-        "These runs use different decoder likelihoods: their reconstruction terms, ELBOs "
-        "and NLLs measure different things and do not compare.",
-        icon=":material/warning:",
-    )
-first = next(iter(metrics.values()))
-st.caption(
-    f"Reconstruction and KL are the ELBO's two terms (nats per image); they, the ELBO and "
-    f"the importance-weighted NLL (k = 50) are computed on the same {first['likelihood_images']} "
-    f"validation images, the other rows on {first['n_images']}. An AE has no ELBO or NLL. "
-    "Bits/dim only for binarised pixels, where the NLL is a probability of discrete data. "
-    "kNN accuracy: how well a 5-nearest-neighbour classifier predicts the label from the "
-    "codes, i.e. how much label information the codes keep. MIG (sprites only) is high when "
-    "each generative factor is captured by one latent dimension."
-)
-notes = {name: m["likelihood_note"] for name, m in metrics.items()}
-if len(set(notes.values())) == 1:
-    st.caption(first["likelihood_note"])
-else:
-    for name, note in notes.items():
-        st.caption(f"**{name}**: {note}")
+metrics = metrics_section(ready, names)
 
 st.subheader("The same images, reconstructed by each run", anchor="recon")
 x = analysis.load_split(store().config(ready[0]["id"]), "val", 12)[0]
@@ -110,7 +79,7 @@ st.plotly_chart(
 )
 st.caption(
     "Median distance of 500 prior samples to their nearest training image: "
-    + "; ".join(f"{names[r['id']]} {prior_distance(r['id'], r['last_epoch']):.2f}" for r in ready)
+    + prior_distances(ready, names, metrics)
 )
 st.caption(
     "A VAE is trained so that codes drawn from N(0, I) land among its training codes; an "
@@ -119,7 +88,7 @@ st.caption(
     "codes often spread wide enough that N(0, I) lands inside them: no holes to see."
 )
 
-vaes = [r for r in ready if r["model"] == "vae"]
+vaes = [r for r in ready if r["model"] == "vae" and names[r["id"]] in metrics]
 if len({r["beta"] for r in vaes}) >= 2:
     st.subheader("Rate–distortion (β sweep)", anchor="rate")
     points = [

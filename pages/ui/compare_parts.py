@@ -1,4 +1,4 @@
-"""Pieces of the Compare page: run choice, the pair-training form, cached metrics/codes."""
+"""Pieces of the Compare page: run choice, the pair-training form, cached projected codes."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def short_name(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     name = run["model"].upper()
     if run["model"] == "vae" and run["beta"] != 1:
         name = f"β-VAE β={run['beta']:g}"
-    if run["model"] == "ae" and len({r["latent_dim"] for r in runs}) > 1:
+    if len({r["latent_dim"] for r in runs}) > 1:  # else two VAEs could share one name
         name += f" z={run['latent_dim']}"
     if len({_optimizer(r) for r in runs}) > 1:  # the optimiser lesson: one curve per rule
         name += f" {OPTIMIZER_TITLES.get(_optimizer(run), _optimizer(run))}"
@@ -144,13 +144,6 @@ def pair_form() -> None:
         st.rerun()
 
 
-def metrics_for(run_id: str, epoch: int) -> dict[str, Any]:
-    """The run's metrics at ``epoch``: the same cached numbers as its own pages' table."""
-    from pages.ui.explore import run_metrics
-
-    return run_metrics(run_id, epoch)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def projected_codes(run_id: str, epoch: int, method: str):
     """The run's last snapshot codes on its ``method`` projection. Call it once
@@ -161,14 +154,3 @@ def projected_codes(run_id: str, epoch: int, method: str):
     _, config, _ = analysis.load_model(store(), run_id)
     class_names = analysis.load_split(config, "val", 1)[3]
     return np.asarray(coords), snap.get("labels"), class_names
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def prior_distance(run_id: str, epoch: int) -> float:
-    """Median distance of 500 prior samples to their nearest training image (the holes
-    lesson's number, lesson_checks.prior_sample_distance)."""
-    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
-
-    model, config, _ = analysis.load_model(store(), run_id)
-    x_train = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
-    return prior_sample_distance(model, x_train)
