@@ -1,0 +1,44 @@
+"""Home renders without importing torch in the server process (issue 13: the first minute).
+
+A fresh interpreter, as a fresh server is: rendering Home creates the job manager (which
+starts the forkserver in its own process) and draws the sidebar's device line, and neither
+may import torch here, which costs seconds before the first page shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from app_helpers import APP, REPO
+
+SCRIPT = f"""
+import json, sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
+torch_loaded = "torch" in sys.modules
+print(json.dumps({{
+    "torch": torch_loaded,
+    "errors": [str(e.message) for e in at.exception],
+    "title": [t.value for t in at.title],
+    "sidebar": [c.value for c in at.sidebar.caption],
+    "buttons": [b.label for b in at.button],
+}}))
+"""
+
+
+def test_home_renders_without_importing_torch(tmp_path):
+    env = {**os.environ, "AEVAE_RUNS_DIR": str(tmp_path / "runs")}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not result["errors"], result["errors"]
+    assert result["title"] == ["Autoencoders, hands on"]  # Home, drawn in full
+    assert "Train a 2-D VAE on digits" in result["buttons"]
+    assert any(c.startswith("**Device** · ") for c in result["sidebar"]), result["sidebar"]
+    assert result["torch"] is False, "rendering Home imported torch in the server process"
