@@ -117,6 +117,19 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 products natively (avx512_bf16 or AMX): then
+    precision "auto" trains with bf16 autocast. train.cpu_has_native_bf16's rule, without
+    importing torch (a test checks that they agree)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def device_summary(threads_per_job: int | None = None) -> str:
     """E.g. 'GPU: NVIDIA H100' or 'CPU: 2 cores, 1 thread per job'."""
     names = gpu_names()

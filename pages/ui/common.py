@@ -64,10 +64,12 @@ PRELOAD_DELAY_S = 5.0
 def manager() -> JobManager:
     """One job manager per server process (st.cache_resource), shared by every session.
 
-    Its creation (the first page a server renders) also schedules, a few seconds later so
-    as not to slow that first page, importing torch and the analysis code in a background
-    thread: the Train and Explore pages need them, and the import takes seconds, which the
-    first visitor to those pages would otherwise wait for.
+    Its creation (the first page a server renders) starts the workers' forkserver and its
+    warm-up in their own low-priority process (launch.py), and schedules, a few seconds
+    later so as not to slow that first page, importing torch and the analysis code in a
+    background thread: the Train and Explore pages need them, and the import takes
+    seconds, which the first visitor to those pages would otherwise wait for. Neither
+    imports torch in this thread: Home renders without it (tests/app/test_home_no_torch.py).
     """
     preload = threading.Timer(PRELOAD_DELAY_S, _preload)  # after the first page is served
     preload.name, preload.daemon = "aevae-preload", True
@@ -82,14 +84,10 @@ def _preload() -> None:
         import sklearn.neighbors  # noqa: F401
 
         import aevae_core.analysis  # noqa: F401  (torch, models)
+        import aevae_core.data  # noqa: F401  (the Train page's pre-flight reads its registry)
         import aevae_core.metrics  # noqa: F401  (Compare)
-        from aevae_core.config import TrainConfig
-        from aevae_core.preflight import estimate_memory
 
         limit_torch_threads()
-        # The first Start's memory pre-flight traces a model on the meta device, which
-        # imports and warms torch's tracing machinery: seconds on a cold server, paid once.
-        estimate_memory(TrainConfig(), (1, 8, 8), 100)
     except Exception:  # only a warm-up: the pages import it themselves and report errors
         pass
 
@@ -201,7 +199,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         keep_owner_cookie()
         st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
-        st.caption(f"Up to {mgr.max_workers} job{'s' if mgr.max_workers > 1 else ''} at once")
+        st.caption(f"Up to {mgr.capacity} job{'s' if mgr.capacity > 1 else ''} at once")
         teacher_sidebar()
         # Refreshed on its own while jobs run, so its labels keep in step with the live panel
         # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).
