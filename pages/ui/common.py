@@ -5,8 +5,6 @@ Not a page itself (app.py lists the pages). Everything here is thin glue over ae
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from typing import Any
 
@@ -20,6 +18,12 @@ import streamlit as st
 from aevae_core.jobs import JobManager
 from aevae_core.store import ACTIVE, RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
+from pages.ui.preload import (  # noqa: F401  (re-exported: home.py, bench_classroom.py)
+    PRELOAD_DELAY_S,
+    _preload,
+    limit_torch_threads,
+    start_preload,
+)
 
 
 def _use_app_navigation() -> None:
@@ -57,39 +61,16 @@ STATUS_ICONS = {
 }
 
 
-PRELOAD_DELAY_S = 5.0
-
-
 @st.cache_resource(show_spinner=False)
 def manager() -> JobManager:
     """One job manager per server process (st.cache_resource), shared by every session.
 
-    Its creation (the first page a server renders) starts the workers' forkserver and its
-    warm-up in their own low-priority process (launch.py), and schedules, a few seconds
-    later so as not to slow that first page, importing torch and the analysis code in a
-    background thread: the Train and Explore pages need them, and the import takes
-    seconds, which the first visitor to those pages would otherwise wait for. Neither
-    imports torch in this thread: Home renders without it (tests/app/test_home_no_torch.py).
+    Created by the first page a server renders: it starts the workers' forkserver in its
+    own low-priority process (launch.py) and schedules the server's torch import a few
+    seconds later (preload.py); neither imports torch in this thread (test_home_no_torch).
     """
-    preload = threading.Timer(PRELOAD_DELAY_S, _preload)  # after the first page is served
-    preload.name, preload.daemon = "aevae-preload", True
-    preload.start()
+    start_preload(PRELOAD_DELAY_S)  # after the first page is served
     return JobManager()
-
-
-def _preload() -> None:
-    try:
-        import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
-        import sklearn.metrics  # noqa: F401
-        import sklearn.neighbors  # noqa: F401
-
-        import aevae_core.analysis  # noqa: F401  (torch, models)
-        import aevae_core.data  # noqa: F401  (the Train page's pre-flight reads its registry)
-        import aevae_core.metrics  # noqa: F401  (Compare)
-
-        limit_torch_threads()
-    except Exception:  # only a warm-up: the pages import it themselves and report errors
-        pass
 
 
 def store() -> RunStore:
@@ -171,23 +152,6 @@ def ago(timestamp: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min ago"
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
-
-
-SERVER_TORCH_THREADS = 1
-
-
-def limit_torch_threads() -> None:
-    """One torch thread in the server process, once torch is imported there.
-
-    Training runs in worker processes with their own thread counts; what torch does in the
-    server (pre-flight checks, decoding for the analysis views) is small, and torch's
-    default of one thread per core would make it compete with the workers for every core.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
-        return  # not imported (importing it here would cost seconds), or still importing
-    if torch.get_num_threads() != SERVER_TORCH_THREADS:
-        torch.set_num_threads(SERVER_TORCH_THREADS)
 
 
 def render_sidebar() -> None:

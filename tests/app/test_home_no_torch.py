@@ -2,7 +2,8 @@
 
 A fresh interpreter, as a fresh server is: rendering Home creates the job manager (which
 starts the forkserver in its own process) and draws the sidebar's device line, and neither
-may import torch here, which costs seconds before the first page shows.
+may import torch here, which costs seconds before the first page shows. Once drawn, Home
+starts the server's background import (pages/ui/preload.py), replaced by a spy here.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import sys
 from app_helpers import APP, REPO
 
 SCRIPT = f"""
-import json, sys
+import json, sys, threading
 from streamlit.testing.v1 import AppTest
+import pages.ui.preload as preload
+asked = threading.Event()
+preload._preload = asked.set  # Home asks for the background import; here it imports nothing
 at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
 torch_loaded = "torch" in sys.modules
 print(json.dumps({{
     "torch": torch_loaded,
+    "preload_asked": asked.wait(10),
     "errors": [str(e.message) for e in at.exception],
     "title": [t.value for t in at.title],
     "sidebar": [c.value for c in at.sidebar.caption],
@@ -42,3 +47,4 @@ def test_home_renders_without_importing_torch(tmp_path):
     assert "Train a 2-D VAE on digits" in result["buttons"]
     assert any(c.startswith("**Device** · ") for c in result["sidebar"]), result["sidebar"]
     assert result["torch"] is False, "rendering Home imported torch in the server process"
+    assert result["preload_asked"], "Home did not start the background import once drawn"
