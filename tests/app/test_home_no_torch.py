@@ -48,3 +48,23 @@ def test_home_renders_without_importing_torch(tmp_path):
     assert any(c.startswith("**Device** · ") for c in result["sidebar"]), result["sidebar"]
     assert result["torch"] is False, "rendering Home imported torch in the server process"
     assert result["preload_asked"], "Home did not start the background import once drawn"
+
+
+def test_the_background_import_runs_once_and_home_brings_it_forward(monkeypatch):
+    import threading
+
+    import pages.ui.preload as preload
+
+    calls: list[str] = []
+    ran = threading.Event()
+    monkeypatch.setattr(preload, "_preload", lambda: (calls.append("run"), ran.set()))
+    monkeypatch.setattr(preload, "_preload_state", {"timer": None, "begun": False})
+    preload.start_preload(60.0)  # the manager's: a minute from now
+    preload.start_preload(30.0)  # a second delayed call changes nothing
+    assert not ran.wait(0.3)
+    preload.start_preload()  # Home's: now
+    assert ran.wait(10)
+    preload.start_preload()
+    preload.start_preload(0.0)
+    threading.Event().wait(0.3)
+    assert calls == ["run"]
