@@ -77,7 +77,7 @@ def submit_to_store(
     path: the app, ``train --background`` and the compare page's pair action. With
     ``max_active`` an owner at the quota is refused first (classroom.QuotaExceeded).
     """
-    from aevae_core.preflight import check_memory  # imports torch: not at module import
+    from aevae_core.preflight import check_memory  # its dataset registry (data.py) imports torch
 
     if max_active is not None and (active := store.active_count(owner)) >= max_active:
         raise classroom.QuotaExceeded(active, max_active)  # cheap: before the pre-flight
