@@ -15,8 +15,10 @@
   ``kill -9`` of one job never takes down the server or another job. (Never plain fork:
   forking a process that has initialised CUDA is unsafe.)
 * At most ``max_workers`` jobs of this manager run at once (``AEVAE_MAX_WORKERS``; default
-  from the cores and the GPU); each worker sets its torch thread count to its share of the
-  cores, so concurrent jobs do not oversubscribe the CPU.
+  from the cores and the GPU), counted per GPU when there are several (launch.py: one GPU
+  per job); each worker sets its torch thread count to its share of the cores, so
+  concurrent jobs do not oversubscribe the CPU.
+* The forkserver starts, at low priority, when the manager is created (launch.py).
 * Claiming a queued run is an atomic UPDATE in SQLite, so several managers (the app and a
   ``python -m aevae_core worker``) can serve the same store without running a job twice.
 * On start the manager reconciles: runs left "running" by processes that no longer exist
@@ -27,12 +29,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import logging
-import multiprocessing
 import os
 import socket
-import sys
 import threading
 import time
 import weakref
@@ -41,6 +40,7 @@ from typing import Any
 
 from aevae_core import classroom
 from aevae_core.config import TrainConfig, validate
+from aevae_core.launch import Launcher, pick_gpu
 from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the worker use them)
     _exit_reason,
     _stop_process,
@@ -50,6 +50,7 @@ from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the wo
     pid_alive,
 )
 from aevae_core.store import FINAL, RunNotFound, RunStore
+from aevae_core.system import gpu_devices
 
 __all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
 
@@ -76,7 +77,7 @@ def submit_to_store(
     path: the app, ``train --background`` and the compare page's pair action. With
     ``max_active`` an owner at the quota is refused first (classroom.QuotaExceeded).
     """
-    from aevae_core.preflight import check_memory  # imports torch: not at module import
+    from aevae_core.preflight import check_memory  # its dataset registry (data.py) imports torch
 
     if max_active is not None and (active := store.active_count(owner)) >= max_active:
         raise classroom.QuotaExceeded(active, max_active)  # cheap: before the pre-flight
@@ -99,11 +100,16 @@ class JobManager:
     ) -> None:
         self.store = RunStore(runs_dir)
         self.max_workers = max(1, int(max_workers)) if max_workers else default_max_workers()
-        self.threads_per_job = max(1, cpu_count() // self.max_workers)
+        # Several GPUs: one GPU per job, max_workers per GPU. One GPU (or none): as is.
+        devices = gpu_devices()
+        self.gpus: tuple[int, ...] = tuple(i for i, _ in devices) if len(devices) > 1 else ()
+        self.capacity = self.max_workers * max(1, len(self.gpus))  # jobs at once, in all
+        self.threads_per_job = max(1, cpu_count() // self.capacity)
         self.host = socket.gethostname()
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["aevae_core.worker", "aevae_core.jobs"])
+        self._launcher = Launcher(on_ready=self._wake_up)
+        self._ctx = self._launcher.ctx
         self._active: dict[str, Any] = {}  # run id -> its worker Process
+        self._gpu_of: dict[str, int | None] = {}  # run id -> the GPU its worker was given
         self._cancel_deadline: dict[str, float] = {}
         self._lock = threading.RLock()  # guards _active and _cancel_deadline
         self._tick_lock = threading.Lock()  # one scheduling pass at a time
@@ -111,8 +117,6 @@ class JobManager:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warm_thread: threading.Thread | None = None
-        self._ready = threading.Event()  # the forkserver is up, with torch imported
         self.reconcile()
         _MANAGERS.add(self)
         if start:
@@ -239,7 +243,7 @@ class JobManager:
         with self._lock:
             if self._thread is not None:
                 return
-            self._warm_up()
+            self._launcher.warm_up()
             self._thread = threading.Thread(target=self._loop, name="aevae-jobs", daemon=True)
             self._thread.start()
 
@@ -312,23 +316,7 @@ class JobManager:
                 changed.append(run["id"])
         return changed
 
-    def _warm_up(self) -> None:
-        """Start the forkserver in a thread; runs stay queued until it can fork workers."""
-        with self._lock:
-            if self._warm_thread is None:
-                self._warm_thread = threading.Thread(
-                    target=self._start_forkserver, name="aevae-forkserver", daemon=True
-                )
-                self._warm_thread.start()
-
-    def _start_forkserver(self) -> None:
-        try:  # a first (empty) process returns once the preload (torch, warm-up) is done
-            probe = self._ctx.Process(target=_noop, name="aevae-forkserver-probe", daemon=True)
-            probe.start()
-            probe.join()
-        except Exception:
-            log.exception("could not start the forkserver; workers start without a preload")
-        self._ready.set()
+    def _wake_up(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
@@ -375,6 +363,7 @@ class JobManager:
             proc.join()
             with self._lock:
                 self._active.pop(run_id, None)
+                self._gpu_of.pop(run_id, None)
                 self._cancel_deadline.pop(run_id, None)
             # Still "running" under this worker's pid: it died without recording an end.
             if self.store.finish(
@@ -383,11 +372,11 @@ class JobManager:
                 log.warning("run %s failed: %s", run_id, _exit_reason(proc.exitcode))
 
     def _start_queued(self) -> None:
-        if not self._ready.is_set():  # runs stay "queued" (cancellable at once) meanwhile
-            self._warm_up()
+        if not self._launcher.ready.is_set():  # runs stay "queued" (cancellable) meanwhile
+            self._launcher.warm_up()
             return
         with self._lock:
-            free = self.max_workers - len(self._active)
+            free = self.capacity - len(self._active)
         if free <= 0:
             return
         for run in self.start_order():
@@ -397,14 +386,12 @@ class JobManager:
             with self._lock:
                 if run_id in self._active:  # its previous worker is still exiting
                     continue
+                gpu = pick_gpu(self.gpus, self._gpu_of.values(), self.max_workers)
+            if self.gpus and gpu is None:
+                break
             if not self.store.claim(run_id, os.getpid(), self.host):
                 continue  # another manager took it, or it was cancelled
-            proc = self._ctx.Process(
-                target=_worker_target(),
-                args=(str(self.store.root), run_id, self.threads_per_job, _worker_context()),
-                name=f"aevae-run-{run_id}",
-                daemon=True,
-            )
+            proc = self._launcher.process(str(self.store.root), run_id, self.threads_per_job, gpu)
             try:
                 proc.start()
             except Exception as exc:
@@ -415,43 +402,10 @@ class JobManager:
             self.store.set_pid(run_id, proc.pid)
             with self._lock:
                 self._active[run_id] = proc
+                self._gpu_of[run_id] = gpu
                 if self.store.cancel_requested(run_id):  # cancelled while it was starting
                     self._cancel_deadline[run_id] = time.monotonic() + CANCEL_GRACE_S
             free -= 1
-
-
-def _noop() -> None:
-    pass
-
-
-def _run_worker(*args: Any) -> None:
-    """A worker process's target. Importing aevae_core.worker here, not in the manager,
-    keeps torch's warm-up out of the server process (the forkserver has it preloaded)."""
-    from aevae_core.worker import worker_main
-
-    worker_main(*args)
-
-
-def _worker_target() -> Any:
-    """``_run_worker`` as ``aevae_core.jobs`` in ``sys.modules`` has it now.
-
-    The worker's target is pickled by reference (module + name), and pickle insists that
-    the name still resolves to the very same object. Streamlit's file watcher drops and
-    re-imports changed modules while the server runs, so a manager created before that (it
-    lives in ``st.cache_resource``) would otherwise fail every job start with a
-    PicklingError ("not the same object as aevae_core.jobs._run_worker").
-    """
-    module = sys.modules.get(__name__) or importlib.import_module(__name__)
-    return module._run_worker
-
-
-def _worker_context() -> dict[str, Any]:
-    """The caller's working directory and AEVAE_* settings, for a worker to adopt."""
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = "/"
-    return {"cwd": cwd, "env": {k: v for k, v in os.environ.items() if k.startswith("AEVAE_")}}
 
 
 _MANAGERS: weakref.WeakSet[JobManager] = weakref.WeakSet()

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aevae_core.config import ConfigError, TrainConfig
+from aevae_core.config import TrainConfig
+from aevae_core.shapes import MAX_CONV_CHANNELS, check_architecture  # noqa: F401  (torch-free)
 
 # Bounds on log sigma^2: exp(-12) ~ 6e-6 and exp(8) ~ 3e3. Keeps exp() and the KL finite
 # when the encoder briefly outputs extreme values early in training.
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
-MAX_CONV_CHANNELS = 512
 # ReLUs run in place: each follows a Linear or a convolution whose backward does not need its
 # output, so this saves one activation-sized allocation and memory pass per layer and step.
 
@@ -198,31 +198,6 @@ class Autoencoder(nn.Module):
     def decode_images(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (N, D) -> images (N, C, H, W) in [0, 1]."""
         return torch.sigmoid(self.decode(z))
-
-
-def check_architecture(config: TrainConfig, shape: tuple[int, int, int]) -> None:
-    """ConfigError when the config's network cannot be built for images of ``shape``.
-
-    Cheap (no weights are allocated), so the CLI and the Train page can check a choice before
-    a run is queued.
-    """
-    hidden = tuple(config.hidden)
-    if config.arch == "conv":
-        if not hidden:
-            raise ConfigError(
-                "hidden", "a conv net needs channels; allowed: 1 or more layers, e.g. 32,64"
-            )
-        if max(hidden) > MAX_CONV_CHANNELS:
-            raise ConfigError(
-                "hidden", f"{max(hidden)} channels; allowed: at most {MAX_CONV_CHANNELS} for conv"
-            )
-        min_side = min(shape[1:])
-        if 2 ** len(hidden) > 2 * min_side:
-            raise ConfigError(
-                "hidden",
-                f"{len(hidden)} conv layers shrink a {shape[1]}x{shape[2]} image below 1 pixel; "
-                f"allowed: at most {max(1, int(math.log2(min_side)) + 1)} layers",
-            )
 
 
 def build_model(config: TrainConfig, shape: tuple[int, int, int]) -> Autoencoder:

@@ -21,12 +21,11 @@ def cpu_count() -> int:
 
 
 def gpu_available() -> bool:
-    try:
-        import torch
+    """Whether a CUDA GPU is visible, asked without importing torch (system.py): the
+    server creates a job manager on its first page, which must not wait for torch."""
+    from aevae_core.system import gpu_devices
 
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
+    return bool(gpu_devices())
 
 
 def default_max_workers() -> int:
@@ -44,6 +43,40 @@ def default_max_workers() -> int:
             log.warning("AEVAE_MAX_WORKERS=%r is not an integer; using the default", env)
     n = max(1, min(4, cpu_count() // 2))
     return max(2, n) if gpu_available() else n
+
+
+WORKER_NICE = 10  # default niceness of the forkserver, its warm-up and the training jobs
+
+
+def worker_nice() -> int:
+    """``AEVAE_WORKER_NICE`` (0-19; default 10): how much lower than the server the workers
+    run, so that page renders stay responsive while jobs train on the same cores."""
+    env = os.environ.get("AEVAE_WORKER_NICE", "").strip()
+    if not env:
+        return WORKER_NICE
+    try:
+        value = int(env)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        log.warning("AEVAE_WORKER_NICE=%r: allowed: an integer from 0 to 19; using %d",
+                    env, WORKER_NICE)  # fmt: skip
+        return WORKER_NICE
+    return value
+
+
+def lower_priority() -> int:
+    """Raise this process's niceness to ``worker_nice()`` (never lower it); returns it.
+
+    Called in the forkserver before it imports torch, and in every worker: the server's
+    renders then win the cores over the warm-up and the training steps.
+    """
+    try:
+        now = os.nice(0)
+        target = worker_nice()
+        return os.nice(target - now) if now < target else now
+    except OSError:  # not allowed here: stay as we are
+        return 0
 
 
 def pid_alive(pid: int | None, birth: int | None = None) -> bool:

@@ -11,6 +11,9 @@ starts (torch and the engine). A job that needs more fails on its own, as "faile
 OOM killer, which may pick the server or another student's job. It is an address-space
 limit (``RLIMIT_AS``), so leave some room: 1024 or more for real datasets. GPU jobs are
 not limited (CUDA maps large address ranges; GPU memory has its own out-of-memory error).
+
+``AEVAE_WORKER_NICE`` (default 10) is the niceness this module sets on import, i.e. in the
+forkserver before torch's import and the warm-up, and again in each job (processes.py).
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ import signal
 import threading
 from typing import Any
 
-import torch
+from aevae_core.processes import lower_priority
 
-from aevae_core import data, runner, train
-from aevae_core.config import TrainConfig
-from aevae_core.jobs import pid_alive
-from aevae_core.store import RunStore
+lower_priority()  # the forkserver imports this first: torch's import and the warm-up run niced
+
+import torch  # noqa: E402
+
+from aevae_core import data, runner, train  # noqa: E402
+from aevae_core.config import TrainConfig  # noqa: E402
+from aevae_core.jobs import pid_alive  # noqa: E402
+from aevae_core.store import RunStore  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,10 @@ def worker_main(
         for key in [k for k in os.environ if k.startswith("AEVAE_")]:
             del os.environ[key]
         os.environ.update(context["env"])
+        if context.get("gpu") is not None:  # several GPUs: this job's own (launch.pick_gpu);
+            # set before anything initialises CUDA here (the forkserver never does)
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(context["gpu"])
+    lower_priority()  # again, with the manager's AEVAE_WORKER_NICE of now
     store = RunStore(runs_dir)
     store.set_pid(run_id, os.getpid())
     config = store.config(run_id)

@@ -5,7 +5,7 @@ import streamlit as st
 from aevae_core.config import ConfigError
 from aevae_core.experiments import QUICK_START
 from pages.ui.classroom import owner
-from pages.ui.common import manager, select_run
+from pages.ui.common import manager, select_run, start_preload
 
 st.title("Autoencoders, hands on")
 st.markdown(
@@ -108,3 +108,6 @@ if st.button("Train a 2-D VAE on digits", type="primary", key="home_quick_start"
     else:
         select_run(run_id)
         st.switch_page("pages/train.py", query_params={"run": run_id})
+
+# Drawn: now import torch in the background (the Train page this button opens needs it).
+start_preload()

@@ -5,8 +5,6 @@ Not a page itself (app.py lists the pages). Everything here is thin glue over ae
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from typing import Any
 
@@ -21,6 +19,12 @@ from aevae_core.jobs import JobManager
 from aevae_core.live_view import LiveView
 from aevae_core.store import RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
+from pages.ui.preload import (  # noqa: F401  (re-exported: home.py, bench_classroom.py)
+    PRELOAD_DELAY_S,
+    _preload,
+    limit_torch_threads,
+    start_preload,
+)
 
 
 def _use_app_navigation() -> None:
@@ -58,41 +62,16 @@ STATUS_ICONS = {
 }
 
 
-PRELOAD_DELAY_S = 5.0
-
-
 @st.cache_resource(show_spinner=False)
 def manager() -> JobManager:
     """One job manager per server process (st.cache_resource), shared by every session.
 
-    Its creation (the first page a server renders) also schedules, a few seconds later so
-    as not to slow that first page, importing torch and the analysis code in a background
-    thread: the Train and Explore pages need them, and the import takes seconds, which the
-    first visitor to those pages would otherwise wait for.
+    Created by the first page a server renders: it starts the workers' forkserver in its
+    own low-priority process (launch.py) and schedules the server's torch import a few
+    seconds later (preload.py); neither imports torch in this thread (test_home_no_torch).
     """
-    preload = threading.Timer(PRELOAD_DELAY_S, _preload)  # after the first page is served
-    preload.name, preload.daemon = "aevae-preload", True
-    preload.start()
+    start_preload(PRELOAD_DELAY_S)  # after the first page is served
     return JobManager()
-
-
-def _preload() -> None:
-    try:
-        import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
-        import sklearn.metrics  # noqa: F401
-        import sklearn.neighbors  # noqa: F401
-
-        import aevae_core.analysis  # noqa: F401  (torch, models)
-        import aevae_core.metrics  # noqa: F401  (Compare)
-        from aevae_core.config import TrainConfig
-        from aevae_core.preflight import estimate_memory
-
-        limit_torch_threads()
-        # The first Start's memory pre-flight traces a model on the meta device, which
-        # imports and warms torch's tracing machinery: seconds on a cold server, paid once.
-        estimate_memory(TrainConfig(), (1, 8, 8), 100)
-    except Exception:  # only a warm-up: the pages import it themselves and report errors
-        pass
 
 
 def store() -> RunStore:
@@ -184,23 +163,6 @@ def ago(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
-SERVER_TORCH_THREADS = 1
-
-
-def limit_torch_threads() -> None:
-    """One torch thread in the server process, once torch is imported there.
-
-    Training runs in worker processes with their own thread counts; what torch does in the
-    server (pre-flight checks, decoding for the analysis views) is small, and torch's
-    default of one thread per core would make it compete with the workers for every core.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
-        return  # not imported (importing it here would cost seconds), or still importing
-    if torch.get_num_threads() != SERVER_TORCH_THREADS:
-        torch.set_num_threads(SERVER_TORCH_THREADS)
-
-
 def render_sidebar() -> None:
     from pages.ui.classroom import keep_owner_cookie, teacher_sidebar  # it imports this module
     from pages.ui.jobs_list import jobs_list, refresh_interval  # so does this one
@@ -210,7 +172,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         keep_owner_cookie()
         st.caption(f"**Device** · {device_summary(mgr.threads_per_job)}")
-        st.caption(f"Up to {mgr.max_workers} job{'s' if mgr.max_workers > 1 else ''} at once")
+        st.caption(f"Up to {mgr.capacity} job{'s' if mgr.capacity > 1 else ''} at once")
         teacher_sidebar()
         # Refreshed on its own while jobs run, so its labels keep in step with the live panel
         # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).

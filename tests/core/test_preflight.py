@@ -17,9 +17,12 @@ from aevae_core.preflight import ResourceError, check_memory, estimate_memory
 
 def test_estimate_counts_exact_parameters():
     config = TrainConfig(dataset="mnist", hidden=(400,), latent_dim=20)
-    est = estimate_memory(config, (1, 28, 28), 10_000)
+    est = estimate_memory(config, (1, 28, 28), 10_000, device="cuda")
     assert est.parameters == count_parameters(build_model(config, (1, 28, 28)))
     assert est.data_bytes == 10_000 * 784 * 4
+    # On the CPU the loader also keeps MNIST's raw file in memory: one byte per value.
+    cpu = estimate_memory(config, (1, 28, 28), 10_000, device="cpu")
+    assert cpu.data_bytes == 10_000 * 784 * (4 + 1)
     assert est.total_bytes > est.weights_bytes + est.activation_bytes + est.data_bytes
 
 
@@ -98,3 +101,59 @@ def test_cli_subprocess_refuses_a_huge_run(tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("aevae: error: --batch-size: this run needs about")
     assert "GiB" in line and "free" in line
+
+
+# ------------------------------------------------------------------ the shapes, without torch
+
+SHAPE_CASES = [
+    ((1, 8, 8), dict(hidden=(256, 128))),
+    ((1, 28, 28), dict(hidden=(400,), latent_dim=20, model="ae")),
+    ((1, 28, 28), dict(hidden=(), latent_dim=3)),
+    ((3, 32, 32), dict(arch="conv", hidden=(32, 64, 128), latent_dim=16)),
+    ((1, 7, 7), dict(arch="conv", hidden=(4, 8, 8), model="dae")),
+    ((1, 28, 28), dict(arch="conv", hidden=(32, 64), conv_dense=16)),
+    ((3, 5, 9), dict(arch="conv", hidden=(4, 6), conv_dense=5, recon="mse")),
+]
+
+
+@pytest.mark.parametrize("shape, values", SHAPE_CASES)
+def test_layer_shapes_match_the_real_network(shape, values):
+    """shapes.py's parameter counts and output sizes are the modules' own, layer by layer."""
+    import torch
+
+    from aevae_core.shapes import network_layers
+
+    config = TrainConfig(**values)
+    model = build_model(config, shape)
+    real = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+            module.register_forward_hook(lambda m, i, o: real.append((m, o[0].numel())))
+    model(torch.rand(2, *shape))
+    layers = network_layers(config, shape)
+    assert sum(layer.parameters for layer in layers) == count_parameters(model)
+    # forward order, except that the heads (to_mu, to_logvar) run before the decoder anyway
+    assert [layer.outputs for layer in layers] == [n for _m, n in real]
+    assert [layer.parameters for layer in layers] == [count_parameters(m) for m, _n in real]
+
+
+def test_the_estimate_needs_no_torch():
+    code = (
+        "import sys; from aevae_core.preflight import estimate_memory;"
+        "from aevae_core.config import TrainConfig;"
+        "e = estimate_memory(TrainConfig(arch='conv', hidden=(32, 64)), (1, 28, 28), 70000);"
+        "print(e.total_bytes > 0, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out == ["True", "False"]
+
+
+def test_bf16_autocast_adds_a_copy_of_the_weights():
+    config = TrainConfig(hidden=(64,))
+    fp32 = estimate_memory(config.replace(precision="fp32"), (1, 8, 8), 100, device="cpu")
+    bf16 = estimate_memory(config.replace(precision="bf16"), (1, 8, 8), 100, device="cpu")
+    assert fp32.cast_bytes == 0 and bf16.cast_bytes == 2 * bf16.parameters
+    assert "bf16 copy" in bf16.describe() and "bf16" not in fp32.describe()

@@ -1,0 +1,82 @@
+"""The server's background warm-up: torch and the analysis code, imported off the click path.
+
+Not a page. ``start_preload`` runs ``_preload`` once per server process in a daemon thread:
+the job manager's creation schedules it a few seconds after the first page (so as not to
+slow that page), and Home brings it forward once it is drawn. The class server's bench
+(bench/bench_classroom.py) calls ``_preload`` itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+PRELOAD_DELAY_S = 5.0
+
+
+_preload_lock = threading.Lock()
+_preload_state: dict[str, Any] = {"timer": None, "begun": False}
+
+
+def start_preload(delay: float = 0.0) -> None:
+    """Import torch and the analysis code in a background thread ``delay`` seconds from now,
+    once per server process; a call with no delay brings a pending one forward.
+
+    Home calls it with no delay once it is drawn: a newcomer's first click there (the quick
+    start) opens the Train page, which needs torch, and should not wait for its import.
+    """
+    with _preload_lock:
+        pending = _preload_state["timer"]
+        if _preload_state["begun"] or (pending is not None and delay > 0):
+            return
+        if pending is not None:
+            pending.cancel()
+        timer = threading.Timer(delay, _preload_once)
+        timer.name, timer.daemon = "aevae-preload", True
+        _preload_state["timer"] = timer
+        timer.start()
+
+
+def _preload_once() -> None:
+    with _preload_lock:
+        if _preload_state["begun"]:
+            return
+        _preload_state["begun"] = True
+    _preload()
+
+
+def _preload() -> None:
+    try:
+        # First what the quick start's Train page needs (torch, the engine), then the rest.
+        import aevae_core.data  # noqa: F401  (torch; the pre-flight reads its registry)
+        import aevae_core.train  # noqa: F401  (the Train page)
+
+        limit_torch_threads()
+        import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
+        import sklearn.metrics  # noqa: F401
+        import sklearn.neighbors  # noqa: F401
+
+        import aevae_core.analysis  # noqa: F401  (models)
+        import aevae_core.metrics  # noqa: F401  (Compare)
+
+        limit_torch_threads()
+    except Exception:  # only a warm-up: the pages import it themselves and report errors
+        pass
+
+
+SERVER_TORCH_THREADS = 1
+
+
+def limit_torch_threads() -> None:
+    """One torch thread in the server process, once torch is imported there.
+
+    Training runs in worker processes with their own thread counts; what torch does in the
+    server (pre-flight checks, decoding for the analysis views) is small, and torch's
+    default of one thread per core would make it compete with the workers for every core.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return  # not imported (importing it here would cost seconds), or still importing
+    if torch.get_num_threads() != SERVER_TORCH_THREADS:
+        torch.set_num_threads(SERVER_TORCH_THREADS)
