@@ -13,6 +13,7 @@ from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.exports import mosaic_chart
+from pages.ui.hover_thumbs import hover_thumbnails
 from pages.ui.latent_parts import axis_titles, choose_method, evolution, image_count, ready_method
 from pages.ui.lesson import lesson_banner
 
@@ -59,9 +60,10 @@ left, right = st.columns([3, 2], gap="large")
 with left:
     fig = latent_scatter(coords, axis_titles=axes, **color_kw)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+    hover_note = hover_thumbnails("latent_scatter", run_id, n_points)
     st.caption(
         "Each dot is a validation image's code (the mean for a VAE). Click a dot to decode it. "
-        "Clusters of one colour mean the code keeps that information."
+        f"{hover_note} Clusters of one colour mean the code keeps that information."
     )
 with right:
     points = event.selection.points if event else []
@@ -109,3 +111,4 @@ where_it_lands(
     project=projection.projection_for_run(store(), run_id, method).transform,
     scatter={"coords": coords, "axis_titles": axes, **color_kw},
 )
+hover_thumbnails("latent_drawn_map", run_id, n_points)  # the same points, the same images
