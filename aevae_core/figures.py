@@ -382,5 +382,23 @@ def latent_scatter(
     return fig
 
 
+# Hover thumbnails (pages/ui/hover_thumbs.py): one small PNG per point, at most this many,
+# so the page does not send megabytes on every rerun (2,000 MNIST PNGs: about 0.6 MB).
+THUMBNAILS_MAX = 2000
+THUMBNAIL_PX = 84
+
+
+def thumbnail_uris(images: np.ndarray) -> list[str]:
+    """(N, C, H, W) images in [0, 1] -> N PNG data URIs at their own size (the browser
+    enlarges them without smoothing): the scatter's hover thumbnails."""
+    images = _to_uint8(images).transpose(0, 2, 3, 1)
+    return [_png_uri(img) for img in images]
+
+
+def thumbnail_px(h: int, w: int) -> int:
+    """On-screen size of a hover thumbnail: an integer multiple of the image, about 84 px."""
+    return max(h, w) * upscale_factor(h, w, THUMBNAIL_PX)
+
+
 def _label_name(c: int, names: Sequence[str] | None) -> str:
     return str(names[c]) if names is not None and 0 <= c < len(names) else str(c)

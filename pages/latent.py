@@ -7,13 +7,15 @@ import streamlit as st
 from aevae_core import analysis, projection
 from aevae_core.charts import kl_bar
 from aevae_core.data import SPRITE_FACTOR_INFO as FACTOR_INFO
-from aevae_core.figures import latent_scatter, manifold_figure, mosaic_figure
+from aevae_core.figures import mosaic_figure
 from pages.ui.common import store
 from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.exports import mosaic_chart
+from pages.ui.hover_thumbs import hover_thumbnails
 from pages.ui.latent_parts import axis_titles, choose_method, evolution, image_count, ready_method
+from pages.ui.latent_views import color_kwargs, manifold_view, project, scatter_view
 from pages.ui.lesson import lesson_banner
 
 st.title("Latent space")
@@ -40,28 +42,18 @@ color_by = c3.selectbox(
 mu = codes(run_id, epoch, "val", n_points)
 
 
-@st.cache_data(show_spinner="Projecting the codes…", max_entries=32)
-def project(run_id: str, epoch: int, method: str, n: int) -> np.ndarray:
-    proj = projection.projection_for_run(store(), run_id, method)
-    return proj.transform(codes(run_id, epoch, "val", n))
-
-
 coords = project(run_id, epoch, method, n_points)
-color_kw = {}
-if color_by == "label":
-    color_kw = {"labels": val["y"], "label_names": val["class_names"]}
-elif color_by in val["factor_names"]:
-    col = val["factor_names"].index(color_by)
-    color_kw = {"color_values": val["factors"][:, col], "color_name": color_by}
+color_kw = color_kwargs(val, color_by)
 axes = axis_titles(method)
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    fig = latent_scatter(coords, axis_titles=axes, **color_kw)
+    fig = scatter_view(run_id, epoch, method, n_points, color_by, axes)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter")
+    hover_note = hover_thumbnails("latent_scatter", run_id, n_points)
     st.caption(
         "Each dot is a validation image's code (the mean for a VAE). Click a dot to decode it. "
-        "Clusters of one colour mean the code keeps that information."
+        f"{hover_note} Clusters of one colour mean the code keeps that information."
     )
 with right:
     points = event.selection.points if event else []
@@ -83,8 +75,7 @@ if D == 2:  # full width: 15 cells of at least 40 px do not fit in a column
         "AE has no prior, and its codes are not N(0, I): a grid over N(0, 1) quantiles "
         "would show only the middle (or miss) its cloud."
     )
-    grid = analysis.manifold_grid(m, 15, codes=None if m.variational else mu)
-    mosaic_chart(manifold_figure(grid), key="latent_manifold")
+    mosaic_chart(manifold_view(run_id, epoch, n_points), key="latent_manifold")
 
 kl = kl_per_dim(run_id, epoch)
 if kl is not None:
@@ -109,3 +100,4 @@ where_it_lands(
     project=projection.projection_for_run(store(), run_id, method).transform,
     scatter={"coords": coords, "axis_titles": axes, **color_kw},
 )
+hover_thumbnails("latent_drawn_map", run_id, n_points)  # the same points, the same images

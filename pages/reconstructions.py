@@ -4,17 +4,20 @@ import numpy as np
 import streamlit as st
 
 from aevae_core import analysis
-from aevae_core.charts import error_bars, error_histogram, roc_figure
-from aevae_core.figures import column_chunks, mosaic_figure
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.exports import mosaic_chart
 from pages.ui.lesson import lesson_banner
 from pages.ui.recon_parts import (
+    UNIT,
+    anomaly_scores,
+    anomaly_view,
+    denoise_default,
+    denoise_view,
     error_meaning,
-    ood_images,
     ood_label,
     ood_sources,
+    recon_view,
     recon_with_errors,
 )
 
@@ -23,7 +26,6 @@ lesson_banner()
 run, epoch = pick_run_and_epoch("recon")
 run_id = run["id"]
 m, config, _ = model(run_id, epoch)
-UNIT = "nats / image"
 
 VIEWS = {  # ?view=anomaly (a lesson's link) opens that tab
     "recon": "Reconstructions",
@@ -49,16 +51,11 @@ with tab_recon:
         "Worst first", key="recon_worst", help="Sort by reconstruction error, largest first."
     )
     data = split(run_id, which, 1000)
-    recons, errors, mses = recon_with_errors(run_id, epoch, which, 1000)
-    order = np.argsort(-errors)[:n] if worst else np.arange(min(n, len(errors)))
-    grid = np.stack([data["x"][order], recons[order]])
-    for part, cols in enumerate(column_chunks(len(order))):  # readable tiles: <= 12 a row
-        labels = [str(i) for i in order[cols]]
-        mosaic_chart(
-            mosaic_figure(grid[:, cols], ["original", "reconstruction"], labels),
-            key="recon_grid" if part == 0 else f"recon_grid_{part}",
-        )
-    st.plotly_chart(error_bars(errors[order], indices=order, unit=UNIT), key="recon_errors")
+    _, errors, mses = recon_with_errors(run_id, epoch, which, 1000)
+    mosaics, bars, _ = recon_view(run_id, epoch, which, n, worst)
+    for part, fig in enumerate(mosaics):
+        mosaic_chart(fig, key="recon_grid" if part == 0 else f"recon_grid_{part}")
+    st.plotly_chart(bars, key="recon_errors")
     what, note = error_meaning(config, m.sigma, data["x"])
     st.caption(
         f"Error = {what}, in {UNIT}; mean over these {len(errors)} images: {errors.mean():.2f} "
@@ -88,21 +85,14 @@ with tab_denoise:
         "Noise level",
         0.0,
         0.9,
-        0.3,
+        denoise_default(config),
         0.05,
-        key="recon_noise",
-        help="Std of the Gaussian noise, or the share of pixels set to 0.",
+        key=f"recon_noise_{run_id}",  # per run: each starts at its own training noise
+        help="Std of the Gaussian noise, or the share of pixels set to 0. Starts at the run's "
+        "training noise (a plain model: the denoising lesson's level).",
     )
-    clean = split(run_id, "val", 1000)["x"][:12]
-    noisy = analysis.corrupt_images(clean, level, noise_type, seed=0)
-    out = analysis.reconstruct(m, noisy)
-    grid = np.stack([noisy, out, clean])
-    mosaic_chart(
-        mosaic_figure(grid, ["noisy input", "reconstruction", "clean original"]),
-        key="recon_denoise",
-    )
-    noisy_mse = float(((noisy - clean) ** 2).mean())
-    out_mse = float(((out - clean) ** 2).mean())
+    fig, out_mse, noisy_mse = denoise_view(run_id, epoch, noise_type, float(level))
+    mosaic_chart(fig, key="recon_denoise")
     st.metric(
         "MSE to the clean image",
         f"{out_mse:.4f}",
@@ -118,13 +108,11 @@ with tab_anomaly:
     source = st.selectbox(
         "Out-of-distribution images", ood_sources(config), key="recon_ood", format_func=ood_label
     )
-    scores_in = recon_with_errors(run_id, epoch, "val", 1000)[1]
     try:
-        x_out = ood_images(config, source)
+        scores_in, scores_out = anomaly_scores(run_id, epoch, source)
     except ValueError as exc:
         st.warning(str(exc))
         st.stop()
-    scores_out = analysis.reconstruction_errors(m, x_out, config.recon)
     default = float(np.percentile(scores_in, 95))
     lo, hi = (
         float(min(scores_in.min(), scores_out.min())),
@@ -138,25 +126,15 @@ with tab_anomaly:
         (hi - lo) / 200 or 0.01,
         key=f"recon_threshold_{run_id}_{source}",
     )
-    report = analysis.anomaly_report(scores_in, scores_out, threshold)
+    report, hist, roc = anomaly_view(run_id, epoch, source, float(threshold))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Precision", f"{report['precision']:.2f}", help="Flagged images that are anomalies.")
     c2.metric("Recall", f"{report['recall']:.2f}", help="Anomalies that were flagged.")
     c3.metric("False alarms", f"{report['false_positive_rate']:.1%}", help="Normal images flagged.")
     c4.metric("ROC AUC", f"{report['roc_auc']:.3f}", help="1 = perfect ranking, 0.5 = chance.")
     left, right = st.columns([3, 2])
-    left.plotly_chart(
-        error_histogram(scores_in, scores_out, threshold, unit=UNIT), key="recon_hist"
-    )
-    right.plotly_chart(
-        roc_figure(
-            report["fpr"],
-            report["tpr"],
-            report["roc_auc"],
-            point=(report["false_positive_rate"], report["recall"]),
-        ),
-        key="recon_roc",
-    )
+    left.plotly_chart(hist, key="recon_hist")
+    right.plotly_chart(roc, key="recon_roc")
 
 with tab_compress:
     mse = float(recon_with_errors(run_id, epoch, "val", 1000)[2].mean())

@@ -4,20 +4,25 @@ interpolate between two images, and sample from the prior."""
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis
-from aevae_core.figures import image_figure, mosaic_figure, traversal_figure
-from pages.ui.explore import codes, dims_by_activity, image_index_input, model, pick_run_and_epoch
+from pages.ui.explore import dims_by_activity, image_index_input, model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.exports import mosaic_chart
+from pages.ui.trav_views import (
+    N_VAL,
+    decoded_view,
+    interpolation_view,
+    prior_view,
+    traversal_view,
+)
+from pages.ui.trav_views import scale as code_scale
 
 st.title("Traversals & generation")
 run, epoch = pick_run_and_epoch("trav")
 run_id = run["id"]
 m, config, _ = model(run_id, epoch)
-val = split(run_id, "val", 2000)
-mu_val = codes(run_id, epoch, "val", 2000)
+val = split(run_id, "val", N_VAL)
 order = dims_by_activity(run_id, epoch)
-scale = analysis.code_scale(mu_val, m.variational)
+scale = code_scale(run_id, epoch)
 D = m.latent_dim
 
 traverse, sliders, interp, prior = st.tabs(
@@ -38,12 +43,7 @@ with traverse:
             image_index_input("Image", len(val["x"]), "trav_idx") if start != "the origin" else None
         )
     rows = c3.slider("Dimensions shown", 1, min(D, 16), min(D, 10), key="trav_rows")
-    z0 = np.zeros(D, np.float32) if idx is None else mu_val[idx]
-    grid = analysis.traversal_grid(m, z0, order[:rows], n_steps=9, span=3.0, scale=scale)
-    offsets = [f"{v:+.1f}" for v in analysis.traversal_offsets(9, 3.0)]
-    mosaic_chart(
-        traversal_figure(grid, [f"z{d + 1}" for d in order[:rows]], offsets), key="trav_grid"
-    )
+    mosaic_chart(traversal_view(run_id, epoch, idx, rows), key="trav_grid")
 
 
 @st.fragment
@@ -63,7 +63,7 @@ def slider_panel() -> None:
             )
     with right:
         st.plotly_chart(
-            image_figure(analysis.decode(m, z[None])[0], height=320),
+            decoded_view(run_id, epoch, tuple(float(v) for v in z)),
             key="trav_live",
             config={"displayModeBar": False},
         )
@@ -98,11 +98,7 @@ with interp:
         b = image_index_input("To image", len(val["x"]), "trav_to", 1)
     steps = c3.slider("Steps", 3, 10, 8, key="trav_steps")  # + 2 images: 12 readable tiles
     method = c4.radio("Path", ["linear", "slerp"], key="trav_method", horizontal=True)
-    path = analysis.interpolate(mu_val[a], mu_val[b], steps, method)
-    row = analysis.decode(m, path)
-    grid = np.concatenate([val["x"][a][None], row, val["x"][b][None]])[None]
-    labels = ["image A", *[f"{t:.2f}" for t in np.linspace(0, 1, steps)], "image B"]
-    mosaic_chart(mosaic_figure(grid, None, labels), key="trav_interp")
+    mosaic_chart(interpolation_view(run_id, epoch, a, b, steps, method), key="trav_interp")
 
 with prior:
     st.caption(
@@ -118,5 +114,4 @@ with prior:
     temperature = c1.slider("Temperature T", 0.1, 2.0, 1.0, 0.1, key="trav_temp")
     n = c2.select_slider("Samples", [16, 32, 64], 32, key="trav_n")
     seed = c3.number_input("Seed", 0, 10_000, 0, key="trav_seed")
-    samples = analysis.prior_samples(m, n, temperature, int(seed))
-    mosaic_chart(mosaic_figure(samples.reshape(-1, 8, *samples.shape[1:])), key="trav_prior")
+    mosaic_chart(prior_view(run_id, epoch, n, float(temperature), int(seed)), key="trav_prior")

@@ -113,8 +113,6 @@ def _evolution_body(
     was_playing: bool,
     class_names: tuple[str, ...] = (),
 ) -> None:
-    frames, labels = _frames(run_id, method, epochs, labels_key)
-    ranges = axis_ranges(frames)
     playing = st.toggle("Play", key=f"latent_play_{run_id}")
     if playing != was_playing:
         st.rerun()  # start or stop the fragment's timer
@@ -123,14 +121,7 @@ def _evolution_body(
         current = st.session_state.get(slot, epochs[0])
         st.session_state[slot] = epochs[(epochs.index(current) + 1) % len(epochs)]
     epoch = st.select_slider("Epoch", list(epochs), key=slot)
-    fig = latent_scatter(
-        frames[epochs.index(epoch)],
-        labels=labels,
-        ranges=ranges,
-        axis_titles=axis_titles(method),
-        title=f"epoch {epoch}",
-        height=420,
-    )
+    fig = _evolution_frame(run_id, method, epochs, labels_key, epoch)
     st.plotly_chart(fig, key=f"latent_evo_chart_{run_id}")
     gif = _gif(run_id, method, epochs, labels_key, class_names)
     st.download_button(
@@ -140,6 +131,17 @@ def _evolution_body(
         "image/gif",
         key=f"latent_gif_{run_id}",
     )
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)  # a figure: shared, not re-validated
+def _evolution_frame(
+    run_id: str, method: str, epochs: tuple[int, ...], labels_key: str, epoch: int
+):  # noqa: ANN202 - a plotly Figure
+    frames, labels = _frames(run_id, method, epochs, labels_key)
+    return latent_scatter(
+        frames[epochs.index(epoch)], labels=labels, ranges=axis_ranges(frames),
+        axis_titles=axis_titles(method), title=f"epoch {epoch}", height=420,
+    )  # fmt: skip
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

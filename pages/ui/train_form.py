@@ -50,6 +50,16 @@ def _num(col: Any, label: str, name: str, lo: float, hi: float, default: float, 
     return col.number_input(label, lo, hi, default, key=_w(name), help=HELP[name], **kw)
 
 
+def _edited_fields(preset: str) -> list[str]:
+    """The form's widgets (shown ones: Streamlit drops the state of the others) whose value
+    differs from what the preset filled in: its caption (source, parameter count) no longer
+    describes the settings once one does."""
+    state = st.session_state
+    return [
+        k for k, v in form_state(PRESETS[preset].config).items() if k in state and state[k] != v
+    ]
+
+
 def config_form() -> TrainConfig | None:
     """All settings, each with a one-line help for students; None if one can't be parsed."""
     apply_preset()
@@ -59,7 +69,7 @@ def config_form() -> TrainConfig | None:
         format_func=lambda k: "None: your own settings" if k is None else PRESETS[k].title,
         help="A classic setup from the material we teach from; it fills every setting below.",
     )  # fmt: skip
-    if preset:
+    if preset and not _edited_fields(preset):  # its caption describes the preset only
         st.caption(f"{PRESETS[preset].source} {PRESETS[preset].parameters:,} parameters on MNIST.")
     st.subheader("Data")
     dataset = st.selectbox(

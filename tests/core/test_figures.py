@@ -190,3 +190,18 @@ def test_overlay_curves_train_dashed_validation_solid():
 def test_error_bars():
     fig = F.error_bars(np.array([3.0, 1.0]), indices=np.array([7, 2]))
     assert list(fig.data[0].x) == ["7", "2"]
+
+
+def test_thumbnail_uris_are_each_images_own_pixels():
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 1, 28, 28)).astype(np.float32)
+    uris = F.thumbnail_uris(images)
+    assert len(uris) == 5
+    for uri, img in zip(uris, images, strict=True):
+        assert uri.startswith("data:image/png;base64,")
+        got = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+        assert np.array_equal(got, (img[0] * 255).round().astype(np.uint8))
+    colour = F.thumbnail_uris(rng.random((1, 3, 32, 32)))
+    assert Image.open(io.BytesIO(base64.b64decode(colour[0].split(",", 1)[1]))).size == (32, 32)
+    # An integer enlargement to about 84 px: 28 -> 84, 8 -> 88, 32 -> 96.
+    assert (F.thumbnail_px(28, 28), F.thumbnail_px(8, 8), F.thumbnail_px(32, 32)) == (84, 88, 96)

@@ -8,6 +8,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from e2e_helpers import SCREENSHOTS, Server, assert_no_exception, wait_until_idle
 
@@ -86,4 +87,69 @@ def test_a_drawn_ring_stays_a_ring(page, server: Server):
     frame.get_by_role("button", name="Undo").click()
     wait_until_idle(page)
     page.locator(".st-key-latent_drawn_recon").wait_for(state="detached")
+    assert not page.js_errors, page.js_errors
+
+
+# The pad's own canvas, read back inside its iframe: the brightest pixel (0 = empty).
+CANVAS_MAX_JS = """
+() => {
+  const c = document.querySelector('canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let m = 0;
+  for (let i = 0; i < d.length; i += 4) m = Math.max(m, d[i]);
+  return m;
+}
+"""
+
+
+def _square_png(tmp_path) -> str:  # noqa: ANN001 - pytest's tmp_path
+    """A filled white square on black: its centre is bright, unlike a drawn ring's."""
+    from PIL import Image
+
+    img = np.zeros((56, 56), np.uint8)
+    img[14:42, 14:42] = 255
+    path = tmp_path / "square.png"
+    Image.fromarray(img).save(path)
+    return str(path)
+
+
+def test_an_upload_clears_the_drawing(page, server: Server, tmp_path):
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{server.url}/latent?run={server.trained_run}")
+    page.locator("h1", has_text="Latent space").first.wait_for()
+    wait_until_idle(page)
+    canvas = page.frame_locator(PAD).locator("canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.33
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for k in range(1, 61):
+        a = 2 * math.pi * k / 60
+        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
+    page.mouse.up()
+    wait_until_idle(page)
+    ring = _profile(page)
+    assert max(ring[len(ring) // 2 - 2 : len(ring) // 2 + 3]) < 0.15, "not the ring first"
+    assert page.frame_locator(PAD).locator("canvas").evaluate(CANVAS_MAX_JS) > 200
+
+    page.locator('.st-key-latent_up input[type="file"]').set_input_files(_square_png(tmp_path))
+    # The result now shows the upload: a bright centre where the ring had its hole.
+    deadline = time.monotonic() + 60
+    while True:
+        row = _profile(page)
+        if max(row[len(row) // 2 - 2 : len(row) // 2 + 3]) > 0.5:
+            break
+        assert time.monotonic() < deadline, f"the result still shows the drawing: {row}"
+        time.sleep(0.5)
+    wait_until_idle(page)
+    assert_no_exception(page, "latent after an upload")
+    # ...and the pad is empty (a fresh pad: nothing drawn, Undo and Clear disabled).
+    pad = page.frame_locator(PAD)
+    assert pad.locator("canvas").evaluate(CANVAS_MAX_JS) == 0, "the old drawing is still on the pad"
+    assert pad.get_by_role("button", name="Undo").is_disabled()
+    assert pad.get_by_role("button", name="Clear").is_disabled()
+    assert page.locator(PAD).count() == 1
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "draw-pad-after-upload.png"))
     assert not page.js_errors, page.js_errors
