@@ -45,6 +45,17 @@ def _profile(page: Any) -> list[float]:
     return found
 
 
+def draw_ring(page, box: dict) -> None:
+    """Draw a ring with the mouse: one stroke round the pad's centre, a third of its width."""
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.33
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for k in range(1, 61):
+        a = 2 * math.pi * k / 60
+        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
+    page.mouse.up()
+
+
 def test_a_drawn_ring_stays_a_ring(page, server: Server):
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"{server.url}/latent?run={server.trained_run}")
@@ -56,13 +67,7 @@ def test_a_drawn_ring_stays_a_ring(page, server: Server):
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box and box["width"] >= 200, f"pad too small: {box}"
-    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.33
-    page.mouse.move(cx + r, cy)
-    page.mouse.down()
-    for k in range(1, 61):
-        a = 2 * math.pi * k / 60
-        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
-    page.mouse.up()
+    draw_ring(page, box)
     wait_until_idle(page)
     row = _profile(page)
     n = len(row)
@@ -121,13 +126,7 @@ def test_an_upload_clears_the_drawing(page, server: Server, tmp_path):
     canvas = page.frame_locator(PAD).locator("canvas")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.33
-    page.mouse.move(cx + r, cy)
-    page.mouse.down()
-    for k in range(1, 61):
-        a = 2 * math.pi * k / 60
-        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
-    page.mouse.up()
+    draw_ring(page, box)
     wait_until_idle(page)
     ring = _profile(page)
     assert max(ring[len(ring) // 2 - 2 : len(ring) // 2 + 3]) < 0.15, "not the ring first"
