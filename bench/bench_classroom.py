@@ -1077,6 +1077,10 @@ def _apptest_session(
         time.sleep(rng.uniform(0, options.start_spread))
         for k in range(options.runs_per_session):
             if k:
+                # Another run, not the same one again: Start with the settings of a run that
+                # is still active only shows that run (a double click queues one run).
+                seed = _widget(at.number_input, "Seed")
+                _timed(s, at, "set a field", lambda seed=seed, k=k: seed.set_value(k).run())
                 time.sleep(START_INTERVAL_S + 0.1)  # the per-student rate limit
             _timed(s, at, "click Start", lambda: _widget(at.button, "Start training").click().run())
             run_param = at.query_params.get("run")  # select_run puts it in the URL: ?run=...
