@@ -166,15 +166,16 @@ def image_grid(
     k = upscale_factor(*images.shape[2:])
     mosaic = tile(_enlarge(images, k), ncols, GAP_PX)
     top = 30 if title else 0
-    fig = _png_figure(mosaic, (k * images.shape[2], k * images.shape[3]), "mosaic")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(
+    return _png_figure(
+        mosaic,
+        (k * images.shape[2], k * images.shape[3]),
+        "mosaic",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
         title=title,
         height=max(height or 0, mosaic.shape[0] + top),
         margin={"l": 0, "r": 0, "t": top, "b": 0, "pad": 0},
     )
-    return fig
 
 
 # -- latent space, mosaics and comparison figures ----------------------------------------
@@ -218,13 +219,18 @@ def _png_uri(mosaic: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _png_figure(mosaic: np.ndarray, tile_hw: tuple[int, int], kind: str) -> go.Figure:
+def _png_figure(
+    mosaic: np.ndarray, tile_hw: tuple[int, int], kind: str, **layout: Any
+) -> go.Figure:
     """The mosaic as one ``go.Image`` (a PNG, far smaller and faster than a JSON array), in
     screen pixels, never smoothed; ``layout.meta`` gives the tile and mosaic sizes (the
-    browser test measures the drawn tiles with them)."""
-    fig = go.Figure(go.Image(source=_png_uri(mosaic), hoverinfo="skip", zsmooth=False))
-    fig.update_layout(meta={"kind": kind, "tile": list(tile_hw), "size": list(mosaic.shape[:2])})
-    return fig
+    browser test measures the drawn tiles with them). ``layout``: the rest of the layout, in
+    one go (Plotly's update_* setters cost milliseconds each, at every slider move)."""
+    meta = {"kind": kind, "tile": list(tile_hw), "size": list(mosaic.shape[:2])}
+    return go.Figure(
+        go.Image(source=_png_uri(mosaic), hoverinfo="skip", zsmooth=False),
+        layout={"meta": meta, **layout},
+    )
 
 
 def mosaic_figure(
@@ -250,29 +256,35 @@ def mosaic_figure(
     k = upscale_factor(h, w, min_tile_px)
     th, tw = k * h, k * w
     mosaic = tile(_enlarge(grid.reshape(r * s, c, h, w), k), s, pad)
-    fig = _png_figure(mosaic, (th, tw), kind)
-    fig.update_xaxes(
-        showgrid=False, zeroline=False, ticks="", title_text=x_title,
-        showticklabels=col_labels is not None,
-        tickvals=[j * (tw + pad) + tw / 2 for j in range(s)], ticktext=list(col_labels or []),
-    )  # fmt: skip
-    fig.update_yaxes(
-        showgrid=False, zeroline=False, ticks="", title_text=y_title,
-        showticklabels=row_labels is not None,
-        tickvals=[i * (th + pad) + th / 2 for i in range(r)], ticktext=list(row_labels or []),
-        scaleanchor="x",
-    )  # fmt: skip
     # Margins big enough for the labels: were Plotly to grow them (automargin), the mosaic
     # would shrink below 1:1. pad 0: Streamlit's theme pads the plot area by 8 px.
     left = (60 if row_labels is not None else 0) + (25 if y_title else 0)
     bottom = (30 if col_labels is not None else 0) + (30 if x_title else 0)
     top = 30 if title else 5
-    fig.update_layout(
+    axis = {"showgrid": False, "zeroline": False, "ticks": ""}
+    return _png_figure(
+        mosaic,
+        (th, tw),
+        kind,
+        xaxis={
+            **axis,
+            "title": {"text": x_title},
+            "showticklabels": col_labels is not None,
+            "tickvals": [j * (tw + pad) + tw / 2 for j in range(s)],
+            "ticktext": list(col_labels or []),
+        },  # fmt: skip
+        yaxis={
+            **axis,
+            "title": {"text": y_title},
+            "showticklabels": row_labels is not None,
+            "tickvals": [i * (th + pad) + th / 2 for i in range(r)],
+            "ticktext": list(row_labels or []),
+            "scaleanchor": "x",
+        },  # fmt: skip
         title=title,
         height=height or mosaic.shape[0] + top + bottom,
         margin={"l": left, "r": 0, "t": top, "b": bottom, "pad": 0},
     )
-    return fig
 
 
 def column_chunks(n: int, max_cols: int = MAX_COLS) -> list[slice]:
