@@ -87,56 +87,29 @@ def loss_curves(
     }
     traces = []
     for col, ((key, _title), title) in enumerate(zip(terms, titles, strict=True)):
-        i = "" if col == 0 else str(col + 1)
-        lo = col * (width + gap)
-        layout[f"xaxis{i}"] = {
-            "anchor": f"y{i}", "domain": [lo, lo + width], "title": {"text": "epoch"}
-        }  # fmt: skip
+        i, lo = ("" if col == 0 else str(col + 1)), col * (width + gap)
+        domain = [lo, lo + width]
+        layout[f"xaxis{i}"] = {"anchor": f"y{i}", "domain": domain, "title": {"text": "epoch"}}
         layout[f"yaxis{i}"] = {"anchor": f"x{i}", "domain": [0.0, 1.0]}
-        layout["annotations"].append(
-            {
-                "font": {"size": 16},
-                "showarrow": False,
-                "text": title,
-                "x": lo + width / 2,
-                "xanchor": "center",
-                "xref": "paper",
-                "y": 1.0,
-                "yanchor": "bottom",
-                "yref": "paper",
-            }  # fmt: skip
-        )
-        axes = {"xaxis": f"x{i}", "yaxis": f"y{i}", "showlegend": col == 0}
+        layout["annotations"].append({
+            "font": {"size": 16}, "showarrow": False, "text": title, "x": lo + width / 2,
+            "xanchor": "center", "xref": "paper", "y": 1.0, "yanchor": "bottom", "yref": "paper",
+        })  # fmt: skip
+        axes = {"type": "scatter", "xaxis": f"x{i}", "yaxis": f"y{i}", "showlegend": col == 0}
         if steps and steps_per_epoch:
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": "train (per step)",
-                    "x": [s["step"] / steps_per_epoch for s in steps],
-                    "y": [s[key] for s in steps],
-                    "line": {"color": STEP_COLOR, "width": 1},
-                    "legendgroup": "step",
-                    **axes,
-                }  # fmt: skip
-            )
+            traces.append({
+                "mode": "lines", "name": "train (per step)", "legendgroup": "step",
+                "x": [s["step"] / steps_per_epoch for s in steps], "y": [s[key] for s in steps],
+                "line": {"color": STEP_COLOR, "width": 1}, **axes,
+            })  # fmt: skip
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
             field = f"{split}_{key}"
-            xs = [e["epoch"] for e in epochs if field in e]
-            if not xs:
-                continue
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
+            if xs := [e["epoch"] for e in epochs if field in e]:
+                traces.append({
+                    "mode": "lines+markers", "legendgroup": split, "line": {"color": color},
                     "name": "validation" if split == "val" else "train (epoch mean)",
-                    "x": xs,
-                    "y": [e[field] for e in epochs if field in e],
-                    "line": {"color": color},
-                    "legendgroup": split,
-                    **axes,
-                }  # fmt: skip
-            )
+                    "x": xs, "y": [e[field] for e in epochs if field in e], **axes,
+                })  # fmt: skip
     layout["yaxis"]["title"] = {"text": "nats / image"}
     return go.Figure(data=traces, layout=layout)
 

@@ -14,7 +14,6 @@ Workers write; the UI only reads. Run ids are made here, never taken from a user
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -23,13 +22,13 @@ import secrets
 import shutil
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aevae_core.run_files import RunFiles, atomic_write_bytes
+from aevae_core.sqlite_db import SqliteDB
+from aevae_core.store_schema import RUN_COLUMNS, create_or_migrate
 
 log = logging.getLogger(__name__)
 
@@ -39,56 +38,7 @@ FINAL = tuple(s for s in STATUSES if s not in ACTIVE)
 CANCEL_STOP, CANCEL_INTERRUPT = 1, 2  # values of runs.cancel_requested
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    config TEXT NOT NULL,
-    dataset TEXT, model TEXT, arch TEXT, latent_dim INTEGER, beta REAL, epochs INTEGER,
-    group_id TEXT,
-    created REAL NOT NULL, started REAL, ended REAL,
-    pid INTEGER, host TEXT,
-    pid_birth INTEGER, owner_pid INTEGER, owner_birth INTEGER,
-    last_epoch INTEGER NOT NULL DEFAULT 0,
-    last_step INTEGER NOT NULL DEFAULT 0,
-    total_steps INTEGER NOT NULL DEFAULT 0,
-    val_loss REAL, best_val_loss REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    resume INTEGER NOT NULL DEFAULT 0,
-    owner TEXT NOT NULL DEFAULT 'local',
-    pinned INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status, seq);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    time REAL NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, kind, step);
-"""
-
-# Columns added after the first release: ALTER TABLE adds them to an older runs.sqlite3.
-MIGRATIONS = (
-    ("pid_birth", "INTEGER"),  # the worker's start time, to tell a reused pid apart
-    ("owner_pid", "INTEGER"),  # the manager (or foreground CLI) that claimed the run
-    ("owner_birth", "INTEGER"),
-    ("owner", "TEXT NOT NULL DEFAULT 'local'"),  # who started it (classroom.py); old: local
-    ("pinned", "INTEGER NOT NULL DEFAULT 0"),  # a teacher's example run, listed first
-    ("name", "TEXT NOT NULL DEFAULT ''"),  # a name people give a run ('' = none), set_name
-)
 NAME_MAX = 40
-
-RUN_COLUMNS = (
-    "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
-    "created, started, ended, pid, host, pid_birth, owner_pid, owner_birth, last_epoch, "
-    "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume, owner, pinned, "
-    "name"
-)
 
 
 def default_runs_dir() -> Path:
@@ -122,62 +72,14 @@ def process_birth(pid: int | None) -> int | None:
         return None
 
 
-class RunStore(RunFiles):
+class RunStore(RunFiles, SqliteDB):
     """Thread-safe handle on one runs directory; cheap to create, one connection per thread."""
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).resolve() if root else default_runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "runs.sqlite3"
-        self._local = threading.local()
-        self._read_lock = threading.Lock()
-        self.writes = 0  # transactions committed through this object
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
-        for name, decl in MIGRATIONS:
-            if name not in have:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process won
-                    conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
-
-    # -- connections -------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        self.writes += 1  # what this process changed, a shared view (live_view) sees at once
-
-    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        """A read, on one connection shared by this process's threads: a server runs each
-        page render in a new thread, which would otherwise open (and set up) a connection
-        of its own for every render."""
-        with self._read_lock:
-            if getattr(self, "_reader_pid", None) != os.getpid():
-                self._reader = sqlite3.connect(
-                    self.db_path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                self._reader.row_factory = sqlite3.Row
-                self._reader.execute("PRAGMA busy_timeout=30000")
-                self._reader_pid = os.getpid()
-            return self._reader.execute(sql, args).fetchall()
+        SqliteDB.__init__(self, self.root / "runs.sqlite3")
+        create_or_migrate(self._conn())
 
     # -- runs --------------------------------------------------------------------------
     def create_run(
