@@ -242,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
     store = _store(args)
     if args.background:
-        from aevae_core.jobs import submit_to_store
+        from aevae_core.admission import submit_to_store
 
         run_id = submit_to_store(store, config, owner=CLI_OWNER)
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)

@@ -73,8 +73,8 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
     configs = {
         lesson["key"]: [TrainConfig.from_dict(c) for c in lesson["configs"]] for lesson in chosen
     }
+    from aevae_core.admission import submit_to_store
     from aevae_core.classroom import LESSONS_OWNER
-    from aevae_core.jobs import submit_to_store
 
     for key, lesson_configs in configs.items():  # every config checked before one is queued
         for config in lesson_configs:

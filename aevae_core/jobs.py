@@ -1,6 +1,6 @@
 """Background training: a fair-share queue in the run store, run by worker processes.
 
-    manager = JobManager()                 # one per server process (see get_manager)
+    manager = JobManager()                 # one per server process (st.cache_resource)
     run_id = manager.submit(config, owner=o)  # returns at once; the run is "queued"
     manager.cancel(run_id, by=o)           # running: stops within ~1 s; queued: dequeued
     manager.resume(run_id, by=o)           # an interrupted/stopped/failed run, from its checkpoint
@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from aevae_core import classroom
-from aevae_core.config import TrainConfig, validate
+from aevae_core.admission import submit_to_store
+from aevae_core.config import TrainConfig
 from aevae_core.launch import Launcher, pick_gpu
 from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the worker use them)
     _exit_reason,
@@ -47,12 +48,13 @@ from aevae_core.processes import (  # noqa: F401  (re-exported: tests and the wo
     cpu_count,
     default_max_workers,
     gpu_available,
+    interrupt_orphans,
     pid_alive,
 )
 from aevae_core.store import FINAL, RunNotFound, RunStore
 from aevae_core.system import gpu_devices
 
-__all__ = ["JobManager", "default_max_workers", "get_manager", "pid_alive", "submit_to_store"]
+__all__ = ["JobManager", "default_max_workers", "pid_alive"]
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +62,6 @@ POLL_S = 0.2
 RECONCILE_S = 10.0  # how often a running manager looks for runs whose process is gone
 CANCEL_GRACE_S = 1.5  # a worker that ignores its stop flag this long is terminated
 RUNNING = ("running",)
-
-
-def submit_to_store(
-    store: RunStore,
-    config: TrainConfig,
-    group_id: str | None = None,
-    *,
-    owner: str = classroom.LOCAL_OWNER,
-    max_active: int | None = None,
-) -> str:
-    """Validate and queue a run; any manager serving this store will pick it up.
-
-    A config that would not fit in the memory free now is refused before it is queued
-    (``preflight.ResourceError``, a ConfigError naming the setting to reduce), on every
-    path: the app, ``train --background`` and the compare page's pair action. With
-    ``max_active`` an owner at the quota is refused first (classroom.QuotaExceeded).
-    """
-    from aevae_core.preflight import check_memory  # its dataset registry (data.py) imports torch
-
-    if max_active is not None and (active := store.active_count(owner)) >= max_active:
-        raise classroom.QuotaExceeded(active, max_active)  # cheap: before the pre-flight
-    validate(config)
-    check_memory(config)
-    return store.create_run(
-        config, status="queued", group_id=group_id, owner=owner, max_active=max_active
-    )
 
 
 class JobManager:
@@ -290,31 +266,11 @@ class JobManager:
 
     # -- scheduling --------------------------------------------------------------------
     def reconcile(self) -> list[str]:
-        """Runs left "running" on this host by processes that are gone become "interrupted".
-
-        A run is left alone while its worker lives, or while the process that claimed it
-        (another manager) lives: that process records how its worker ended.
-        """
-        changed = []
+        """Runs left "running" on this host by processes that are gone become "interrupted"
+        (processes.interrupt_orphans); this manager's own workers are left alone."""
         with self._lock:
             active = set(self._active)
-        for run in self.store.list_runs(statuses=RUNNING):
-            if run["id"] in active or run["host"] not in (None, self.host):
-                continue
-            if pid_alive(run["pid"], run["pid_birth"]):
-                continue
-            if run["owner_pid"] and pid_alive(run["owner_pid"], run["owner_birth"]):
-                continue
-            has_ckpt = self.store.checkpoint_path(run["id"], "latest").exists()
-            reason = f"the process running it (pid {run['pid']}) ended without finishing it, " + (
-                f"e.g. the server was restarted; resume to continue after epoch {run['last_epoch']}"
-                if has_ckpt
-                else "before the first epoch ended; there is no checkpoint to resume from"
-            )
-            if self.store.finish(run["id"], "interrupted", reason, only_if=RUNNING):
-                log.info("run %s: interrupted (%s)", run["id"], reason)
-                changed.append(run["id"])
-        return changed
+        return interrupt_orphans(self.store, self.host, active)
 
     def _wake_up(self) -> None:
         self._wake.set()
@@ -419,20 +375,3 @@ def _stop_scheduling() -> None:
     for manager in list(_MANAGERS):
         manager._closed.set()
         manager._tick_lock.acquire(timeout=5)  # let a pass in progress end; no more after it
-
-
-_manager: JobManager | None = None
-_manager_lock = threading.Lock()
-
-
-def get_manager(runs_dir: str | Path | None = None) -> JobManager:
-    """The one manager of this process (the app's ``st.cache_resource`` calls this)."""
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = JobManager(runs_dir)
-        elif runs_dir is not None and Path(runs_dir).resolve() != _manager.store.root:
-            log.warning(
-                "get_manager(%s): this process already manages %s", runs_dir, _manager.store.root
-            )
-        return _manager

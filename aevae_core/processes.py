@@ -1,5 +1,5 @@
 """Worker processes as the job manager sees them: how many may run, whether one is alive,
-and how one ended. Split out of jobs.py, which re-exports these names."""
+and how one ended, and the runs whose process is gone. Split out of jobs.py."""
 
 from __future__ import annotations
 
@@ -118,3 +118,31 @@ def _stop_process(proc: Any) -> None:
     if proc.is_alive():
         proc.kill()
         proc.join(1.0)
+
+
+def interrupt_orphans(store: Any, host: str, active: set[str]) -> list[str]:
+    """Runs left "running" on ``host`` by processes that are gone become "interrupted";
+    returns their ids.
+
+    A run is left alone while it is in ``active`` (the caller's own workers), while its
+    worker lives, or while the process that claimed it (another manager) lives: that
+    process records how its worker ended.
+    """
+    changed = []
+    for run in store.list_runs(statuses=("running",)):
+        if run["id"] in active or run["host"] not in (None, host):
+            continue
+        if pid_alive(run["pid"], run["pid_birth"]):
+            continue
+        if run["owner_pid"] and pid_alive(run["owner_pid"], run["owner_birth"]):
+            continue
+        has_ckpt = store.checkpoint_path(run["id"], "latest").exists()
+        reason = f"the process running it (pid {run['pid']}) ended without finishing it, " + (
+            f"e.g. the server was restarted; resume to continue after epoch {run['last_epoch']}"
+            if has_ckpt
+            else "before the first epoch ended; there is no checkpoint to resume from"
+        )
+        if store.finish(run["id"], "interrupted", reason, only_if=("running",)):
+            log.info("run %s: interrupted (%s)", run["id"], reason)
+            changed.append(run["id"])
+    return changed

@@ -4,9 +4,9 @@ from dataclasses import asdict
 
 import pytest
 
+from aevae_core.admission import submit_to_store
 from aevae_core.config import TrainConfig, validate
 from aevae_core.experiments import QUICK_START, pair_configs
-from aevae_core.jobs import submit_to_store
 from aevae_core.runner import execute_run
 from aevae_core.store import RunStore
 

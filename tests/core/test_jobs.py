@@ -610,7 +610,7 @@ def test_a_worker_takes_its_share_of_the_cores_and_the_managers_settings(
 
 def test_submit_refuses_a_config_that_would_not_fit(monkeypatch, runs_dir):
     from aevae_core import preflight
-    from aevae_core.jobs import submit_to_store
+    from aevae_core.admission import submit_to_store
 
     store = RunStore(runs_dir)
     monkeypatch.setattr(preflight, "free_memory", lambda device: 100 * 2**20)
