@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aevae_core.classroom import fair_order
-from aevae_core.store import ACTIVE, RunNotFound, RunStore
+from aevae_core.store import ACTIVE, RunStore
 
 MAX_AGE_S = 0.25  # half the live panel's refresh interval
 # A run's rows nobody asked for in this long are dropped (read in full when asked again):
@@ -40,7 +40,6 @@ class LiveView:
         self.max_age = max_age
         self._lock = threading.Lock()
         self._runs: list[dict[str, Any]] = []
-        self._by_id: dict[str, dict[str, Any]] = {}
         self._read_at = -float("inf")
         self._writes = -1  # the store's write count at the last read
         self._metrics: dict[tuple[str, str], _Held] = {}  # (run id, kind) -> its rows
@@ -54,27 +53,10 @@ class LiveView:
             if time.monotonic() - self._read_at > self.max_age or writes != self._writes:
                 self._writes = writes  # before the read: a write during it reads again
                 self._runs = self.store.list_runs()
-                self._by_id = {r["id"]: r for r in self._runs}
                 self._read_at = time.monotonic()
                 self.reads += 1
             runs = self._runs
         return [r for r in runs if statuses is None or r["status"] in statuses]
-
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        """The run's row, or None when no such run exists."""
-        self.runs()  # refresh when stale
-        row = self._by_id.get(run_id)
-        if row is not None:
-            return row
-        try:  # newer than the snapshot (just submitted): read it directly
-            return self.store.get_run(run_id)
-        except RunNotFound:
-            return None
-
-    def invalidate(self) -> None:
-        """Forget the snapshot: the next read sees the store as it is now."""
-        with self._lock:
-            self._read_at = -float("inf")
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start (``classroom.fair_order``, as the manager starts

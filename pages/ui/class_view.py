@@ -30,7 +30,7 @@ def class_view(runs: list[dict[str, Any]]) -> None:
         c1, c2 = st.columns(2)
         c1.markdown(f"**Owners** · {len(owners)}")
         c1.dataframe(counts, hide_index=True, key="class_counts")
-        c2.markdown(f"**Running** · {len(running)} of {manager().max_workers} workers")
+        c2.markdown(f"**Running** · {len(running)} of {manager().capacity} workers")
         c2.dataframe(
             pd.DataFrame(
                 {

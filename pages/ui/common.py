@@ -100,6 +100,7 @@ def selected_run_id() -> str | None:
     from_url = st.query_params.get("run")
     if from_url and get_run(from_url):
         st.session_state[RUN_KEY] = from_url
+        return from_url  # read once: this is what the session holds now
     run_id = st.session_state.get(RUN_KEY)
     return run_id if get_run(run_id) else None
 
@@ -177,35 +178,6 @@ def render_sidebar() -> None:
         # Refreshed on its own while jobs run, so its labels keep in step with the live panel
         # (drawn once per full rerun it said "epoch 0/20" while the panel said 4/20).
         st.fragment(run_every=refresh_interval(view()))(jobs_list)(view())
-
-
-SUGGESTIONS = {
-    "diverged": "Lower the learning rate (e.g. 10x smaller) or switch to Adam, then train again.",
-    "failed": "Check the message above; a smaller batch size, model or dataset often helps.",
-    "interrupted": "The server stopped while it ran. Resume it from its last checkpoint.",
-    "stopped": "You can resume it from its last checkpoint or start a new run.",
-}
-
-
-def status_message(run: dict[str, Any]) -> None:
-    """The run's status in words, with the reason and a suggestion for every bad ending."""
-    status, reason = run["status"], run["reason"]
-    if status == "completed":
-        st.success(f"Completed {run['last_epoch']} epochs.", icon=":material/check_circle:")
-    elif status == "queued":
-        pos = view().queue_position(run["id"])
-        st.info(
-            f"Queued{f' (position {pos})' if pos else ''}: it starts when a worker is free.",
-            icon=":material/hourglass_top:",
-        )
-    elif status == "running":
-        st.info("Training…", icon=":material/directions_run:")
-    else:
-        text = f"**{status.capitalize()}**: {reason or 'no reason recorded'}"
-        hint = SUGGESTIONS.get(status)
-        (st.error if status in ("failed", "diverged") else st.warning)(
-            text + (f"\n\n{hint}" if hint else ""), icon=":material/error:"
-        )
 
 
 _use_app_navigation()  # last: see its docstring

@@ -12,6 +12,7 @@ changes, one full rerun sets the new interval (or turns the refresh off).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -22,11 +23,40 @@ from aevae_core.losses import LEGACY_SIGMA
 from aevae_core.metrics import likelihood_note
 from aevae_core.store import ACTIVE
 from pages.ui.classroom import control, refusal
-from pages.ui.common import get_run, manager, status_message, store, view
+from pages.ui.common import get_run, manager, store, view
 from pages.ui.jobs_list import epoch_label
 
 REFRESH_S = 0.5
 QUEUED_REFRESH_S = 2.0
+
+
+SUGGESTIONS = {
+    "diverged": "Lower the learning rate (e.g. 10x smaller) or switch to Adam, then train again.",
+    "failed": "Check the message above; a smaller batch size, model or dataset often helps.",
+    "interrupted": "The server stopped while it ran. Resume it from its last checkpoint.",
+    "stopped": "You can resume it from its last checkpoint or start a new run.",
+}
+
+
+def status_message(run: dict[str, Any]) -> None:
+    """The run's status in words, with the reason and a suggestion for every bad ending."""
+    status, reason = run["status"], run["reason"]
+    if status == "completed":
+        st.success(f"Completed {run['last_epoch']} epochs.", icon=":material/check_circle:")
+    elif status == "queued":
+        pos = view().queue_position(run["id"])
+        st.info(
+            f"Queued{f' (position {pos})' if pos else ''}: it starts when a worker is free.",
+            icon=":material/hourglass_top:",
+        )
+    elif status == "running":
+        st.info("Training…", icon=":material/directions_run:")
+    else:
+        text = f"**{status.capitalize()}**: {reason or 'no reason recorded'}"
+        hint = SUGGESTIONS.get(status)
+        (st.error if status in ("failed", "diverged") else st.warning)(
+            text + (f"\n\n{hint}" if hint else ""), icon=":material/error:"
+        )
 
 
 def _eta(steps: list[dict], total: int, now: float | None = None) -> str:
@@ -157,6 +187,8 @@ def refresh_every(status: str | None, position: int | None, free: int) -> float 
 def live_panel(run_id: str) -> None:
     run = get_run(run_id)
     status = run["status"] if run is not None else None
-    position = view().queue_position(run_id) if status == "queued" else None
-    free = manager().max_workers - len(manager().active_ids())
+    position, free = None, 0
+    if status == "queued":
+        position = view().queue_position(run_id)
+        free = manager().capacity - len(manager().active_ids())  # jobs at once, every GPU
     st.fragment(run_every=refresh_every(status, position, free))(_panel)(run_id, status)
