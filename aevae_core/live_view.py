@@ -79,7 +79,8 @@ class LiveView:
         caller just read it), oldest first.
 
         While the run is active, only rows after the last step already held are read, at
-        most once per ``max_age``; rows read after the run ended are final. A resumed run
+        most once per ``max_age``; once ``run`` shows it ended, the rows are read once more
+        if the last read came before its end, and are final after that. A resumed run
         (its rows past the checkpoint are dropped, and it gets a new start time) is read
         anew.
         """
@@ -95,10 +96,14 @@ class LiveView:
                 and not (run["status"] == "running" and (run["last_step"] or 0) < held.last_step)
             ):
                 held.used = now
-                if now - held.read <= self.max_age and held.writes == self.store.writes:
-                    return held.rows
                 ended = run["ended"] if run["status"] not in ACTIVE else None
-                if ended is not None and held.read_wall > ended:  # read after it ended: final
+                if ended is not None:
+                    # The caller saw the run end: its rows are final once read after the end,
+                    # and must be read again otherwise, however fresh (a run that ends within
+                    # max_age of a read otherwise kept its chart empty).
+                    if held.read_wall > ended:
+                        return held.rows
+                elif now - held.read <= self.max_age and held.writes == self.store.writes:
                     return held.rows
                 read_wall, writes = time.time(), self.store.writes  # before the query
                 held.rows = held.rows + self.store.metrics(run_id, kind, after_step=held.last_step)

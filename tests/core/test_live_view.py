@@ -97,6 +97,25 @@ def test_rows_read_after_the_run_ended_are_final(store: RunStore):
     assert view.reads == 1
 
 
+def test_a_run_that_ends_within_max_age_of_a_read_shows_all_its_rows(store: RunStore):
+    """A short run (CI: the Train page's chart stayed empty) ends, in the worker's process,
+    less than max_age after a panel read none of its rows: the panel that then sees it
+    ended must show every row, not the rows held from before the end."""
+    run_id = store.create_run(CONFIG)
+    assert store.claim(run_id, 1, "host")
+    view = LiveView(store, max_age=60)
+    assert view.metrics(store.get_run(run_id), "step") == []
+    other = RunStore(store.root)  # the worker's own connection: no in-process write count
+    _rows(other, run_id, range(0, 20))
+    time.sleep(0.01)
+    other.finish(run_id, "completed")
+    run = store.get_run(run_id)
+    assert len(view.metrics(run, "step")) == 20
+    reads = view.reads
+    assert len(view.metrics(run, "step")) == 20
+    assert view.reads == reads, "rows read after the end are final"
+
+
 def test_a_resumed_run_is_read_anew(store: RunStore):
     run_id = store.create_run(CONFIG)
     assert store.claim(run_id, 1, "host")
