@@ -18,11 +18,10 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from typing import Any, NoReturn
 
-from aevae_core.classroom import CLI_OWNER
+from aevae_core.cli_common import bad_value, flag, open_store
 from aevae_core.cli_lessons import add_lessons_parser, cmd_lessons
 from aevae_core.config import (
     ARCHS,
@@ -40,6 +39,7 @@ from aevae_core.config import (
     show,
     validate,
 )
+from aevae_core.jobs.classroom import CLI_OWNER
 from aevae_core.presets import PRESETS, start_config
 
 
@@ -107,15 +107,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def flag(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
-
-
-def bad_value(field_name: str, message: str) -> NoReturn:
-    print(f"aevae: error: {flag(field_name)}: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def build_parser() -> Parser:
@@ -187,20 +178,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         bad_value(exc.field, exc.message)
 
 
-def _store(args: argparse.Namespace):  # noqa: ANN202 - imported lazily to keep --help fast
-    from aevae_core.store import RunStore
-
-    try:
-        return RunStore(args.runs_dir)
-    except (OSError, sqlite3.Error) as exc:
-        where = args.runs_dir or os.environ.get("AEVAE_RUNS_DIR") or "./runs"
-        bad_value("runs_dir", f"cannot use {where!r} ({exc}); allowed: a folder you can write to")
-
-
 def check_buildable(config: TrainConfig) -> None:
     """Refuse, before a run exists, a network that cannot be built for the dataset's images."""
-    from aevae_core.data import DATASET_INFO
-    from aevae_core.models import check_architecture
+    from aevae_core.data.registry import DATASET_INFO
+    from aevae_core.model.shapes import check_architecture
 
     shape = DATASET_INFO.get(config.dataset, {}).get("shape")
     if shape is None:  # the user's own images: checked when they are loaded
@@ -220,8 +201,8 @@ def check_runnable(config: TrainConfig) -> None:
             f"{show(config.data_path)} does not exist; allowed: a folder of PNG/JPEG images or "
             "an .npz file",
         )
-    from aevae_core.preflight import check_memory
-    from aevae_core.train import resolve_device
+    from aevae_core.engine.fit import resolve_device
+    from aevae_core.engine.preflight import check_memory
 
     try:
         resolve_device(config.device)
@@ -240,16 +221,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_runnable(config)
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
-    store = _store(args)
+    store = open_store(args)
     if args.background:
-        from aevae_core.admission import submit_to_store
+        from aevae_core.jobs.admission import submit_to_store
 
         run_id = submit_to_store(store, config, owner=CLI_OWNER)
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
         return 0
 
-    from aevae_core.models import count_parameters
-    from aevae_core.runner import execute_run
+    from aevae_core.jobs.runner import execute_run
+    from aevae_core.model.networks import count_parameters
 
     run_id = store.create_run(config, status="running", owner=CLI_OWNER)
     bar = _progress_bar(disabled=args.quiet)
@@ -308,9 +289,9 @@ RUN_SUMMARY_KEYS = ("id", "status", "dataset", "model", "latent_dim", "created",
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from aevae_core.store import RunNotFound
+    from aevae_core.store.runs import RunNotFound
 
-    store = _store(args)
+    store = open_store(args)
     if args.runs_command == "list":
         runs = [{k: r[k] for k in RUN_SUMMARY_KEYS} for r in store.list_runs()]
         if args.json:
@@ -351,7 +332,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from aevae_core.jobs import JobManager
+    from aevae_core.jobs.manager import JobManager
 
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
@@ -391,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         print("aevae: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        data = sys.modules.get("aevae_core.data")  # a DatasetError implies it is loaded
+        data = sys.modules.get("aevae_core.data.datasets")  # a DatasetError implies it is loaded
         if data is not None and isinstance(exc, data.DatasetError):
             print(f"aevae: error: {exc}", file=sys.stderr)
             return 1

@@ -33,7 +33,7 @@ def add_lessons_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
 
 def lesson_table() -> list[dict[str, Any]]:
     """One dict per lesson: key, title, page and its configs as JSON-ready dicts."""
-    from aevae_core.experiments import LESSONS
+    from aevae_core.lessons.experiments import LESSONS
 
     return [
         {
@@ -60,7 +60,7 @@ def cmd_lessons(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
-    from aevae_core.cli import _store, bad_value
+    from aevae_core.cli_common import bad_value, open_store
     from aevae_core.config import ConfigError, TrainConfig, validate
 
     keys = [lesson["key"] for lesson in table]
@@ -73,8 +73,8 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
     configs = {
         lesson["key"]: [TrainConfig.from_dict(c) for c in lesson["configs"]] for lesson in chosen
     }
-    from aevae_core.admission import submit_to_store
-    from aevae_core.classroom import LESSONS_OWNER
+    from aevae_core.jobs.admission import submit_to_store
+    from aevae_core.jobs.classroom import LESSONS_OWNER
 
     for key, lesson_configs in configs.items():  # every config checked before one is queued
         for config in lesson_configs:
@@ -82,7 +82,7 @@ def _pretrain(args: argparse.Namespace, table: list[dict[str, Any]]) -> int:
                 validate(config)
             except ConfigError as exc:
                 bad_value(exc.field, f"lesson {key}: {exc.message}")
-    store = _store(args)
+    store = open_store(args)
     queued = []
     for key, lesson_configs in configs.items():
         group = secrets.token_hex(4)  # one group per lesson, as the Learn page queues it

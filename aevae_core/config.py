@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from aevae_core.data.registry import DATASET_NAMES
+
 MODELS = ("ae", "vae", "dae")
 ARCHS = ("mlp", "conv")
 RECONS = ("bce", "mse")
@@ -19,7 +21,7 @@ OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad")
 NOISE_TYPES = ("gaussian", "mask")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-DATASETS = ("digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10", "custom")
+DATASETS = DATASET_NAMES  # the one registry (data/registry.py)
 
 MODEL_TITLES = {
     "ae": "Autoencoder (AE)",

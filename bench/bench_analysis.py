@@ -29,12 +29,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aevae_core import analysis as A  # noqa: E402
-from aevae_core import figures as F  # noqa: E402
-from aevae_core import projection as P  # noqa: E402
 from aevae_core.config import TrainConfig  # noqa: E402
-from aevae_core.data import load_dataset  # noqa: E402
-from aevae_core.models import build_model  # noqa: E402
+from aevae_core.data.datasets import load_dataset  # noqa: E402
+from aevae_core.explore import analysis as A  # noqa: E402
+from aevae_core.explore import projection as P  # noqa: E402
+from aevae_core.explore import warmup  # noqa: E402
+from aevae_core.model.networks import build_model  # noqa: E402
+from aevae_core.plots import figures as F  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("AEVAE_TEST_DATA_DIR") or ROOT.parent / "shared" / "data")
 TARGETS = {"slider": 0.300, "traversal": 0.300, "pca": 0.200, "umap_warm": 5.0}
@@ -73,7 +74,7 @@ UMAP_CHILD = textwrap.dedent(
     import sys, time, numpy as np
     t0 = time.perf_counter()
     sys.path.insert(0, {root!r})
-    from aevae_core.projection import Projector
+    from aevae_core.explore.projection import Projector
     codes = np.load({codes!r})
     proj = Projector().fit(codes, "umap")
     proj.transform(codes[:500] + 0.01)
@@ -165,11 +166,11 @@ def main() -> int:
                 f"{'helps' if cached < 0.5 * cold else 'does not remove most compilation'})",
             )
         t0 = time.perf_counter()
-        thread = P.warm_up(("umap",), background=True)
+        thread = warmup.warm_up(("umap",), background=True)
         if thread is not None:
             thread.join()
         report("projection.warm_up('umap') in a background thread", time.perf_counter() - t0,
-               None, f"(is_warm: {P.is_warm('umap')})")  # fmt: skip
+               None, f"(is_warm: {warmup.is_warm('umap')})")  # fmt: skip
         first = timed(lambda: P.Projector().fit(codes5k, "umap"), 1)
         report("first UMAP a user asks for (5,000 codes, after warm-up)", first,
                TARGETS["umap_warm"])  # fmt: skip

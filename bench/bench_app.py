@@ -218,7 +218,7 @@ def page_switches(browser: Any, app: App, rounds: int) -> Result:
 
 
 def start_to_first_point(browser: Any, app: App, n: int) -> tuple[Result, Result]:
-    from aevae_core.store import RunStore
+    from aevae_core.store.runs import RunStore
 
     store = RunStore(app.runs_dir)
     train = next(p for p in app_pages() if p.name == "train")

@@ -81,8 +81,8 @@ from e2e_helpers import (  # noqa: E402
     stop_process_group,
 )
 
-from aevae_core.classroom import START_INTERVAL_S  # noqa: E402
-from aevae_core.store import ACTIVE, RunStore  # noqa: E402
+from aevae_core.jobs.classroom import START_INTERVAL_S  # noqa: E402
+from aevae_core.store.runs import ACTIVE, RunStore  # noqa: E402
 
 RENDER_P95_TARGET_S = 1.0
 SESSIONS = 30
@@ -203,7 +203,7 @@ class ScenarioResult:
         on. Both policies replay the same runs the same way, so the two figures compare."""
         from collections import Counter
 
-        from aevae_core.classroom import fair_order
+        from aevae_core.jobs.classroom import fair_order
 
         done = [r for r in self.runs if r["started"] is not None and r["ended"] is not None]
         if not done:
@@ -505,7 +505,7 @@ class Server:
 
     No file watcher: on any change to a watched file Streamlit drops every watched module
     from ``sys.modules`` (so edits made to the tree while the bench runs would re-import
-    ``aevae_core.jobs`` under the running JobManager); a class server runs without it too.
+    ``aevae_core.jobs.manager`` under the running JobManager); a class server runs without it too.
     """
 
     FLAGS = ("--server.fileWatcherType", "none", "--server.runOnSave", "false")

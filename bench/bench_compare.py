@@ -28,13 +28,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aevae_core import analysis as A  # noqa: E402
-from aevae_core import figures as F  # noqa: E402
-from aevae_core import metrics as M  # noqa: E402
-from aevae_core import projection as P  # noqa: E402
 from aevae_core.config import TrainConfig  # noqa: E402
-from aevae_core.runner import execute_run  # noqa: E402
-from aevae_core.store import RunStore  # noqa: E402
+from aevae_core.explore import analysis as A  # noqa: E402
+from aevae_core.explore import metrics as M  # noqa: E402
+from aevae_core.explore import projection as P  # noqa: E402
+from aevae_core.jobs.runner import execute_run  # noqa: E402
+from aevae_core.plots import charts  # noqa: E402
+from aevae_core.plots import figures as F  # noqa: E402
+from aevae_core.store.runs import RunStore  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("AEVAE_TEST_DATA_DIR") or ROOT.parent / "shared" / "data")
 TARGET_S = 2.0
@@ -71,7 +72,7 @@ def render_page(store: RunStore, run_ids: list[str], data_dir: str | None) -> di
     lap("load two checkpoints")
     figures = []
     histories = {names[rid]: store.metrics(rid, "epoch") for rid in run_ids}
-    figures += [F.overlay_curves(histories, key) for key in ("loss", "recon", "kl")]
+    figures += [charts.overlay_curves(histories, key) for key in ("loss", "recon", "kl")]
     lap("loss curves (3 figures)")
     config = loaded[run_ids[0]][1]
     x_val, y_val, f_val, class_names, _ = A.load_split(config, "val", 1000, data_dir=data_dir)
@@ -101,7 +102,7 @@ def render_page(store: RunStore, run_ids: list[str], data_dir: str | None) -> di
     lap("prior samples")
     points = [{"name": n, "kl": m["kl"] or 0.0, "recon": m["recon_nats"], "beta": None}
               for n, m in metrics.items()]  # fmt: skip
-    figures.append(F.rate_distortion(points))
+    figures.append(charts.rate_distortion(points))
     lap("rate-distortion figure")
     for fig in figures:
         fig.to_json()

@@ -42,9 +42,10 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from aevae_core.config import TrainConfig  # noqa: E402
-from aevae_core.data import DatasetError, load_dataset  # noqa: E402
-from aevae_core.models import build_model  # noqa: E402
-from aevae_core.train import Callbacks, autocast_dtype, evaluate, fit  # noqa: E402
+from aevae_core.data.datasets import load_dataset  # noqa: E402
+from aevae_core.data.registry import DatasetError  # noqa: E402
+from aevae_core.engine.fit import Callbacks, autocast_dtype, evaluate, fit  # noqa: E402
+from aevae_core.model.networks import build_model  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 SPEEDUP_TARGET = 1.5
@@ -230,7 +231,7 @@ def bench_data() -> list[tuple]:
     n = len(sprites.train_x) + len(sprites.val_x)
     assert n == 20000, n
     code = (
-        "import time; from aevae_core.data import load_dataset\n"
+        "import time; from aevae_core.data.datasets import load_dataset\n"
         "t = time.perf_counter(); d = load_dataset('digits', seed=0)\n"
         "print(time.perf_counter() - t, len(d.train_x) + len(d.val_x))\n"
     )

@@ -111,8 +111,8 @@ def cli_minus_torch(tmp: Path) -> tuple[float, str]:
 
 def cli_training_time(tmp: Path) -> float:
     """The quick start's training in the CLI: its run's ended - started."""
-    from aevae_core.experiments import QUICK_START
-    from aevae_core.store import RunStore
+    from aevae_core.lessons.experiments import QUICK_START
+    from aevae_core.store.runs import RunStore
 
     config = tmp / "quick.json"
     config.write_text(QUICK_START.to_json())
@@ -164,7 +164,7 @@ def quick_start(browser: Any, app: App, rows: dict[str, Row]) -> None:
 
 
 def warm_click(browser: Any, app: App, rows: dict[str, Row]) -> None:
-    from aevae_core.store import RunStore
+    from aevae_core.store.runs import RunStore
 
     train = next(p for p in app_pages() if p.name == "train")
     store = RunStore(app.runs_dir)

@@ -30,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aevae_core.config import TrainConfig  # noqa: E402
-from aevae_core.jobs import JobManager, cpu_count  # noqa: E402
-from aevae_core.store import FINAL, RunStore  # noqa: E402
+from aevae_core.jobs.manager import JobManager
+from aevae_core.jobs.processes import cpu_count
+from aevae_core.store.runs import FINAL, RunStore  # noqa: E402
 
 LATENCY_TARGET_S = 1.5
 CANCEL_TARGET_S = 2.0
@@ -82,7 +83,7 @@ def run_seconds(store: RunStore, run_id: str) -> tuple[float, float]:
 
 
 def foreground(store: RunStore, config: TrainConfig) -> tuple[float, float]:
-    from aevae_core.runner import execute_run
+    from aevae_core.jobs.runner import execute_run
 
     run_id = store.create_run(config, status="running")
     execute_run(store, run_id, stop=lambda: False)

@@ -42,10 +42,11 @@ import torch.nn.functional as F  # noqa: E402
 from bench_core import DEFAULT_DATA_DIR, ExampleTrainer, Interleave, as_autoencoder  # noqa: E402
 from torch import nn  # noqa: E402
 
-from aevae_core.data import DatasetError, load_dataset  # noqa: E402
-from aevae_core.models import count_parameters  # noqa: E402
+from aevae_core.data.datasets import load_dataset  # noqa: E402
+from aevae_core.data.registry import DatasetError  # noqa: E402
+from aevae_core.engine.fit import autocast_dtype, evaluate, fit, resolve_device  # noqa: E402
+from aevae_core.model.networks import count_parameters  # noqa: E402
 from aevae_core.presets import get_preset  # noqa: E402
-from aevae_core.train import autocast_dtype, evaluate, fit, resolve_device  # noqa: E402
 
 TOLERANCE = {"pytorch-examples": 0.02, "keras-conv": 0.05}
 KERAS_EPS = 1e-7  # keras.backend.epsilon(): BCE clipping and Adam's epsilon

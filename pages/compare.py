@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis
-from aevae_core.charts import overlay_curves, rate_distortion
-from aevae_core.figures import mosaic_figure
+from aevae_core.explore import analysis
+from aevae_core.plots.charts import overlay_curves, rate_distortion
+from aevae_core.plots.figures import mosaic_figure
 from pages.ui.common import run_label, store
 from pages.ui.compare_latent import collapse_warnings, latent_row
 from pages.ui.compare_metrics import metrics_section, prior_distances

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from aevae_core.config import ConfigError
-from aevae_core.experiments import QUICK_START
+from aevae_core.lessons.experiments import QUICK_START
 from pages.ui.classroom import owner
 from pages.ui.common import manager, select_run, start_preload
 

@@ -4,10 +4,10 @@ moved during training, and where your own drawing lands."""
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis, projection
-from aevae_core.charts import kl_bar
-from aevae_core.data import SPRITE_FACTOR_INFO as FACTOR_INFO
-from aevae_core.figures import mosaic_figure
+from aevae_core.data.sprites import SPRITE_FACTOR_INFO as FACTOR_INFO
+from aevae_core.explore import analysis, projection
+from aevae_core.plots.charts import kl_bar
+from aevae_core.plots.figures import mosaic_figure
 from pages.ui.common import store
 from pages.ui.draw_pad import where_it_lands
 from pages.ui.explore import codes, kl_per_dim, model, pick_run_and_epoch

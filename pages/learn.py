@@ -3,7 +3,7 @@ the view where the effect shows (see pages/ui/lesson.py for the banner that meas
 
 import streamlit as st
 
-from aevae_core.experiments import LESSONS, lesson_params
+from aevae_core.lessons.experiments import LESSONS, lesson_params
 from pages.ui.common import store
 from pages.ui.lesson import start_lesson, trained_runs
 

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis
+from aevae_core.explore import reports
 from pages.ui.explore import model, pick_run_and_epoch
 from pages.ui.explore import split_data as split
 from pages.ui.exports import mosaic_chart
@@ -140,8 +140,8 @@ with tab_compress:
     mse = float(recon_with_errors(run_id, epoch, "val", 1000)[2].mean())
     # The image's size is its information: log2(levels) bits per value, with the levels
     # counted in the data (17 for 8x8 digits, 256 for MNIST), 2 for binarised pixels.
-    levels = 2 if config.binarize else analysis.pixel_levels(split(run_id, "val", 1000)["x"])
-    rep = analysis.compression_report(tuple(m.shape), m.latent_dim, mse, levels=levels)
+    levels = 2 if config.binarize else reports.pixel_levels(split(run_id, "val", 1000)["x"])
+    rep = reports.compression_report(tuple(m.shape), m.latent_dim, mse, levels=levels)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         "Image",
@@ -157,7 +157,7 @@ with tab_compress:
         col.metric(
             f"Code (float{bits})",
             f"{rep[f'code_bytes_float{bits}']:,} bytes",
-            analysis.size_change(rep[f"ratio_float{bits}"]),
+            reports.size_change(rep[f"ratio_float{bits}"]),
             delta_color="off",
             delta_arrow="off",
             help=f"{m.latent_dim} numbers × {bits // 8} bytes; compared with the image's "

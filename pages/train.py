@@ -6,9 +6,9 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from aevae_core.config import ConfigError, TrainConfig, validate
-from aevae_core.preflight import check_memory
-from aevae_core.store import ACTIVE
-from aevae_core.train import resolve_device
+from aevae_core.engine.fit import resolve_device
+from aevae_core.engine.preflight import check_memory
+from aevae_core.store.runs import ACTIVE
 from pages.ui.classroom import owner
 from pages.ui.common import get_run, manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview

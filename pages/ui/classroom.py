@@ -1,6 +1,6 @@
 """Who is this browser, and is it the teacher? Owner cookie, permissions, teacher mode.
 
-The rules are aevae_core.classroom's; this is the Streamlit glue:
+The rules are aevae_core.jobs.classroom's; this is the Streamlit glue:
 
 * ``owner()``: the owner id of this browser. Its random token lives in the ``aevae_owner``
   cookie (set once by a line of JavaScript, sent back with every later page load, so a
@@ -21,7 +21,7 @@ from typing import Any
 
 import streamlit as st
 
-from aevae_core import classroom
+from aevae_core.jobs import classroom
 from pages.ui.common import store
 
 COOKIE = "aevae_owner"

@@ -15,10 +15,10 @@ from typing import Any
 import pandas  # noqa: F401
 import streamlit as st
 
-from aevae_core.jobs import JobManager
-from aevae_core.live_view import LiveView
-from aevae_core.store import RunNotFound, RunStore, is_run_id
-from aevae_core.system import device_summary
+from aevae_core.engine.devices import device_summary
+from aevae_core.jobs.live_view import LiveView
+from aevae_core.jobs.manager import JobManager
+from aevae_core.store.runs import RunNotFound, RunStore, is_run_id
 from pages.ui.preload import (  # noqa: F401  (re-exported: home.py, bench_classroom.py)
     PRELOAD_DELAY_S,
     _preload,
@@ -80,7 +80,7 @@ def store() -> RunStore:
 
 @st.cache_resource(show_spinner=False)
 def view() -> LiveView:
-    """The server's one shared reader of the store for live widgets (aevae_core.live_view):
+    """The server's one shared reader of the store for live widgets (aevae_core.jobs.live_view):
     30 sessions' refreshes cost about one session's store reads."""
     return LiveView(store())
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis
-from aevae_core.evolution import axis_ranges
-from aevae_core.figures import latent_scatter
+from aevae_core.explore import analysis
+from aevae_core.explore.evolution import axis_ranges
+from aevae_core.plots.figures import latent_scatter
 from pages.ui.common import store
 from pages.ui.compare_parts import projected_codes
 from pages.ui.explore import epoch_record

@@ -1,7 +1,7 @@
 """Compare's metrics: read from the store (the worker stored them at the end of each run);
 for runs that lack them, computed in a background thread while the page draws what it has.
 
-Never on the render path: ``aevae_core.run_eval.MetricsInBackground`` does the work, and a
+Never on the render path: ``aevae_core.jobs.run_eval.MetricsInBackground`` does the work, and a
 small fragment re-runs the page once the missing metrics are stored.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from aevae_core.metrics import comparison_rows
-from aevae_core.run_eval import MetricsInBackground
+from aevae_core.explore.metrics import comparison_rows
+from aevae_core.jobs.run_eval import MetricsInBackground
 from pages.ui.common import store
 
 POLL_S = 1.0

@@ -9,14 +9,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from aevae_core import analysis, projection
 from aevae_core.config import OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_hidden
-from aevae_core.experiments import pair_configs
-from aevae_core.store import ACTIVE
+from aevae_core.data.registry import BUILTIN
+from aevae_core.explore import analysis, projection
+from aevae_core.lessons.experiments import pair_configs
+from aevae_core.store.runs import ACTIVE
 from pages.ui.classroom import owner
 from pages.ui.common import manager, run_label, store
-
-PAIR_DATASETS = ["digits", "sprites", "mnist", "fashion-mnist", "kmnist", "cifar10"]
 
 
 def _optimizer(run: dict[str, Any]) -> str:
@@ -91,7 +90,7 @@ def wait_for(runs: list[dict[str, Any]]) -> None:
 
 def pair_form() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", PAIR_DATASETS, key="cmp_pair_dataset")
+    dataset = c1.selectbox("Dataset", BUILTIN, key="cmp_pair_dataset")
     latent = c2.number_input("Latent dimension", 1, 128, 2, key="cmp_pair_latent")
     arch = c3.selectbox("Architecture", ["mlp", "conv"], key="cmp_pair_arch")
     epochs = c4.number_input("Epochs", 1, 1000, 20, key="cmp_pair_epochs")

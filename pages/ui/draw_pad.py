@@ -11,8 +11,8 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from aevae_core import analysis
-from aevae_core.figures import image_figure, latent_scatter
+from aevae_core.explore import analysis, reports
+from aevae_core.plots.figures import image_figure, latent_scatter
 
 _pad = components.declare_component("aevae_draw_pad", path=str(Path(__file__).parent / "drawpad"))
 
@@ -63,7 +63,7 @@ def where_it_lands(
     if picture is None:
         out_col.info("Draw a digit (or upload a picture) to see where its code lands.")
         return
-    x = analysis.embed_image(picture, tuple(m.shape), center=center)
+    x = reports.embed_image(picture, tuple(m.shape), center=center)
     z, _ = analysis.encode(m, x)
     with out_col:
         recon = analysis.reconstruct(m, x)

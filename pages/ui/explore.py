@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aevae_core import analysis, metrics
+from aevae_core.explore import analysis, metrics
 from pages.ui.common import run_picker, store
 
 MAX_CODES = 10_000

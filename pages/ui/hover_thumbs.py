@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from aevae_core.figures import THUMBNAILS_MAX, thumbnail_px, thumbnail_uris
+from aevae_core.plots.figures import THUMBNAILS_MAX, thumbnail_px, thumbnail_uris
 from pages.ui.explore import split_data
 
 _hover = components.declare_component(

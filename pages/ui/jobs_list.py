@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from aevae_core.live_view import LiveView
-from aevae_core.store import ACTIVE
+from aevae_core.jobs.live_view import LiveView
+from aevae_core.store.runs import ACTIVE
 from pages.ui.classroom import is_teacher, owner
 from pages.ui.common import STATUS_ICONS, model_label
 

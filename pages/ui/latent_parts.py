@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from aevae_core import projection
-from aevae_core.evolution import axis_ranges, evolution_gif
-from aevae_core.figures import latent_scatter
+from aevae_core.explore import projection, warmup
+from aevae_core.explore.evolution import axis_ranges, evolution_gif
+from aevae_core.plots.figures import latent_scatter
 from pages.ui.common import store
 
 METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
@@ -22,7 +22,7 @@ def axis_titles(method: str) -> tuple[str, str]:
 @st.cache_resource(show_spinner=False)
 def start_warm_up() -> bool:
     """Once per server: compile UMAP / load t-SNE in the background (never on a click)."""
-    projection.warm_up(("umap", "tsne"), background=True)
+    warmup.warm_up(("umap", "tsne"), background=True)
     return True
 
 
@@ -39,7 +39,7 @@ def choose_method(latent_dim: int, key: str) -> str:
         format_func=METHOD_TITLES.get,
         help="How codes with more than 2 numbers are drawn in 2-D.",
     )
-    state = projection.warm_state(method)
+    state = warmup.warm_state(method)
     if state in ("cold", "warming"):
         st.info(
             f"{METHOD_TITLES[method]} is getting ready (first use on this server compiles "
@@ -56,7 +56,7 @@ def choose_method(latent_dim: int, key: str) -> str:
 
 @st.fragment(run_every=2.0)
 def _wait_for_warm_up(method: str) -> None:
-    if projection.is_warm(method):
+    if warmup.is_warm(method):
         st.rerun()
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aevae_core import analysis, projection
-from aevae_core.figures import latent_scatter, manifold_figure
+from aevae_core.explore import analysis, projection
+from aevae_core.plots.figures import latent_scatter, manifold_figure
 from pages.ui.common import store
 from pages.ui.explore import codes, model
 from pages.ui.explore import split_data as split

@@ -1,7 +1,7 @@
 """A lesson's runs and its banner: queue them (or find them pre-trained), and, at the top of
 the page the lesson opens (``?lesson=KEY&runs=ID,...``), what to look for, the runs'
 progress and, once they have finished, the lesson's measured effect
-(``aevae_core.lesson_checks``: the very numbers tests/core/test_lessons.py asserts)."""
+(``aevae_core.lessons.checks``: the very numbers tests/core/test_lessons.py asserts)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import secrets
 
 import streamlit as st
 
-from aevae_core import classroom
 from aevae_core.config import TrainConfig
-from aevae_core.experiments import LESSONS_BY_KEY, Lesson
-from aevae_core.store import ACTIVE, RunStore
+from aevae_core.jobs import classroom
+from aevae_core.lessons.experiments import LESSONS_BY_KEY, Lesson
+from aevae_core.store.runs import ACTIVE, RunStore
 from pages.ui.common import get_run, manager, run_label, select_run, store
 
 SECTION_LINKS = {  # a lesson's view on a page without tabs: the section's anchor
@@ -70,8 +70,8 @@ def start_lesson(lesson: Lesson) -> list[str]:
 @st.cache_data(show_spinner="Measuring the lesson's effect…", max_entries=16)
 def measured(lesson_key: str, run_ids: tuple[str, ...]):  # noqa: ANN201 - lesson_checks.Effect
     """The lesson's effect on these (completed, hence unchanging) runs."""
-    from aevae_core import analysis
-    from aevae_core.lesson_checks import Trained, measure
+    from aevae_core.explore import analysis
+    from aevae_core.lessons.checks import Trained, measure
 
     runs = []
     for run_id in run_ids:

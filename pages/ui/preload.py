@@ -49,16 +49,16 @@ def _preload_once() -> None:
 def _preload() -> None:
     try:
         # First what the quick start's Train page needs (torch, the engine), then the rest.
-        import aevae_core.data  # noqa: F401  (torch; the pre-flight reads its registry)
-        import aevae_core.train  # noqa: F401  (the Train page)
+        import aevae_core.data.datasets  # noqa: F401  (torch; the pre-flight reads its registry)
+        import aevae_core.engine.fit  # noqa: F401  (the Train page)
 
         limit_torch_threads()
         import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
         import sklearn.metrics  # noqa: F401
         import sklearn.neighbors  # noqa: F401
 
-        import aevae_core.analysis  # noqa: F401  (models)
-        import aevae_core.metrics  # noqa: F401  (Compare)
+        import aevae_core.explore.analysis  # noqa: F401  (models)
+        import aevae_core.explore.metrics  # noqa: F401  (Compare)
 
         limit_torch_threads()
     except Exception:  # only a warm-up: the pages import it themselves and report errors

@@ -13,14 +13,15 @@ import numpy as np
 import streamlit as st
 import torch
 
-from aevae_core import analysis
-from aevae_core.charts import error_bars, error_histogram, roc_figure
 from aevae_core.config import TrainConfig
-from aevae_core.experiments import DENOISE_NOISE
-from aevae_core.figures import column_chunks, mosaic_figure
-from aevae_core.lesson_checks import ood_corruption
-from aevae_core.losses import bernoulli_floor_per_image
-from aevae_core.metrics import likelihood_kind, likelihood_note
+from aevae_core.data.registry import same_shape
+from aevae_core.explore import analysis, reports
+from aevae_core.explore.metrics import likelihood_kind, likelihood_note
+from aevae_core.lessons.checks import ood_corruption
+from aevae_core.lessons.experiments import DENOISE_NOISE
+from aevae_core.model.losses import bernoulli_floor_per_image
+from aevae_core.plots.charts import error_bars, error_histogram, roc_figure
+from aevae_core.plots.figures import column_chunks, mosaic_figure
 from pages.ui.explore import model
 from pages.ui.explore import split_data as split
 
@@ -30,7 +31,6 @@ CORRUPTIONS = {
     "inverted": "inverted validation images (1 − x)",
     "shuffled": "validation images with their pixels shuffled",
 }
-SAME_SHAPE = {"mnist": "28", "fashion-mnist": "28", "kmnist": "28"}
 N_OOD = 500
 UNIT = "nats / image"
 
@@ -61,11 +61,7 @@ def error_meaning(config: TrainConfig, sigma: float | None, x: np.ndarray) -> tu
 
 
 def ood_sources(config: TrainConfig) -> list[str]:
-    others = [
-        f"dataset:{name}"
-        for name, group in SAME_SHAPE.items()
-        if name != config.dataset and SAME_SHAPE.get(config.dataset) == group
-    ]
+    others = [f"dataset:{name}" for name in same_shape(config.dataset)]
     return list(CORRUPTIONS) + others
 
 
@@ -77,7 +73,8 @@ def ood_label(source: str) -> str:
 def ood_images(config: TrainConfig, source: str) -> np.ndarray:
     """Images the model never saw the like of; ValueError with a message if unavailable."""
     if source.startswith("dataset:"):
-        from aevae_core.data import DatasetError, load_dataset
+        from aevae_core.data.datasets import load_dataset
+        from aevae_core.data.registry import DatasetError
 
         name = source.split(":", 1)[1]
         try:
@@ -117,7 +114,7 @@ def denoise_view(run_id: str, epoch: int, noise_type: str, level: float):
     12 validation images (corruption seed 0, as the lesson measures)."""
     m, _, _ = model(run_id, epoch)
     clean = split(run_id, "val", 1000)["x"][:12]
-    noisy = analysis.corrupt_images(clean, level, noise_type, seed=0)
+    noisy = reports.corrupt_images(clean, level, noise_type, seed=0)
     out = analysis.reconstruct(m, noisy)
     fig = mosaic_figure(
         np.stack([noisy, out, clean]), ["noisy input", "reconstruction", "clean original"]
@@ -137,7 +134,7 @@ def anomaly_scores(run_id: str, epoch: int, source: str) -> tuple[np.ndarray, np
 def anomaly_view(run_id: str, epoch: int, source: str, threshold: float):
     """(anomaly report, histogram, ROC figure) at this threshold."""
     scores_in, scores_out = anomaly_scores(run_id, epoch, source)
-    report = analysis.anomaly_report(scores_in, scores_out, threshold)
+    report = reports.anomaly_report(scores_in, scores_out, threshold)
     hist = error_histogram(scores_in, scores_out, threshold, unit=UNIT)
     point = (report["false_positive_rate"], report["recall"])
     roc = roc_figure(report["fpr"], report["tpr"], report["roc_auc"], point=point)

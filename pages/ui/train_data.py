@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from aevae_core.config import TrainConfig
-from aevae_core.uploads import UploadError, save_upload
+from aevae_core.store.uploads import UploadError, save_upload
 
 
 def custom_data() -> str | None:
@@ -33,7 +33,8 @@ def custom_data() -> str | None:
 
 @st.cache_data(show_spinner="Loading the dataset…", max_entries=32)
 def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str, Any]:
-    from aevae_core.data import DatasetError, load_dataset
+    from aevae_core.data.datasets import load_dataset
+    from aevae_core.data.registry import DatasetError
 
     try:
         data = load_dataset(dataset, path=data_path, max_samples=max_samples, download=False)
@@ -72,7 +73,7 @@ def dataset_preview(config: TrainConfig | None) -> None:
 # cost ~25 ms of the GIL on every rerun of every watching session (issue 14's profile).
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _preview_figure(dataset: str, data_path: str | None, max_samples: int) -> Any:
-    from aevae_core.figures import image_grid
+    from aevae_core.plots.figures import image_grid
 
     images = _preview(dataset, data_path, max_samples)["images"]
     return image_grid(images[:8], ncols=4)  # 4 readable tiles fit the form's column

@@ -15,7 +15,8 @@ from aevae_core.config import (
     TrainConfig,
     parse_hidden,
 )
-from aevae_core.experiments import beta_note, beta_vae_default, n_pixels_of
+from aevae_core.data.registry import FORM_LABELS
+from aevae_core.lessons.experiments import beta_note, beta_vae_default, n_pixels_of
 from aevae_core.presets import PRESETS
 from pages.ui.train_data import custom_data, dataset_preview
 from pages.ui.train_state import (
@@ -35,15 +36,6 @@ KIND_HELP = (
     "AE: plain autoencoder. VAE: beta = 1, the true ELBO. beta-VAE: choose beta. "
     "Denoising AE: corrupt the input, rebuild the clean image."
 )
-DATASET_TITLES = {
-    "digits": "digits · 8x8 handwritten digits (built in)",
-    "sprites": "sprites · 32x32 shapes with known factors (built in)",
-    "mnist": "mnist · 28x28 handwritten digits",
-    "fashion-mnist": "fashion-mnist · 28x28 clothes",
-    "kmnist": "kmnist · 28x28 Japanese characters",
-    "cifar10": "cifar10 · 32x32 colour photos",
-    "custom": "custom · your own images (.npz, .zip or a folder)",
-}
 
 
 def _num(col: Any, label: str, name: str, lo: float, hi: float, default: float, **kw: Any) -> Any:
@@ -73,7 +65,7 @@ def config_form() -> TrainConfig | None:
         st.caption(f"{PRESETS[preset].source} {PRESETS[preset].parameters:,} parameters on MNIST.")
     st.subheader("Data")
     dataset = st.selectbox(
-        "Dataset", list(DATASET_TITLES), key=_w("dataset"), format_func=DATASET_TITLES.get,
+        "Dataset", list(FORM_LABELS), key=_w("dataset"), format_func=FORM_LABELS.get,
         help=HELP["dataset"],
     )  # fmt: skip
     data_path = custom_data() if dataset == "custom" else None

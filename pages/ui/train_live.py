@@ -18,10 +18,10 @@ import numpy as np
 import streamlit as st
 
 from aevae_core.config import TrainConfig
-from aevae_core.figures import image_grid, loss_curves, loss_description
-from aevae_core.losses import LEGACY_SIGMA
-from aevae_core.metrics import likelihood_note
-from aevae_core.store import ACTIVE
+from aevae_core.explore.metrics import likelihood_note
+from aevae_core.model.losses import LEGACY_SIGMA
+from aevae_core.plots.figures import image_grid, loss_curves, loss_description
+from aevae_core.store.runs import ACTIVE
 from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, store, view
 from pages.ui.jobs_list import epoch_label

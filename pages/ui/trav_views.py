@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from aevae_core import analysis
-from aevae_core.figures import image_figure, mosaic_figure, traversal_figure
+from aevae_core.explore import analysis
+from aevae_core.plots.figures import image_figure, mosaic_figure, traversal_figure
 from pages.ui.explore import codes, dims_by_activity, model
 from pages.ui.explore import split_data as split
 

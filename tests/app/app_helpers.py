@@ -23,8 +23,8 @@ from page_list import PageInfo, app_pages, page_heading  # noqa: E402, F401
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from aevae_core.config import TrainConfig  # noqa: E402
-from aevae_core.runner import execute_run  # noqa: E402
-from aevae_core.store import RunStore  # noqa: E402
+from aevae_core.jobs.runner import execute_run  # noqa: E402
+from aevae_core.store.runs import RunStore  # noqa: E402
 
 TIMEOUT_S = 60
 

@@ -39,8 +39,8 @@ from app_helpers import REPO, make_completed_run
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from aevae_core.jobs import JobManager
-from aevae_core.store import RunStore
+from aevae_core.jobs.manager import JobManager
+from aevae_core.store.runs import RunStore
 
 
 class _ServerLikePagesManager(PagesManager):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from app_helpers import by_label, make_finished_run, new_app, no_exception, texts
 
-from aevae_core import classroom
+from aevae_core.jobs import classroom
 from pages.ui.classroom import LOCAL_RUN, TOKEN_KEY
 
 TRAIN, RUNS = "pages/train.py", "pages/runs.py"
@@ -196,7 +196,7 @@ def test_the_job_list_refreshes_fast_only_while_it_lists_a_running_job(clean, mo
     """Every second while a listed job runs (its epoch label moves), as the live panel does
     while they wait, slowly when a student only sees the class's count, never when idle."""
     import pages.ui.jobs_list as jobs_list
-    from aevae_core.live_view import LiveView
+    from aevae_core.jobs.live_view import LiveView
 
     monkeypatch.setattr(jobs_list, "owner", lambda: "me")
     monkeypatch.setattr(jobs_list, "is_teacher", lambda: False)

@@ -18,11 +18,11 @@ import pytest
 from app_helpers import by_label, no_exception, open_page, plotly_figures, query_param, texts
 from app_helpers import wait_for as poll_until
 
-from aevae_core import metrics as M
-from aevae_core import projection
 from aevae_core.config import TrainConfig
-from aevae_core.runner import execute_run
-from aevae_core.store import RunStore
+from aevae_core.explore import metrics as M
+from aevae_core.explore import projection, warmup
+from aevae_core.jobs.runner import execute_run
+from aevae_core.store.runs import RunStore
 
 PAGE = "pages/compare.py"
 RUNS_LABEL = "Runs to compare (2 to 4)"
@@ -206,7 +206,7 @@ def test_pair_action_rejects_bad_betas(runs):
 def tsne_warm(monkeypatch: pytest.MonkeyPatch) -> None:
     """t-SNE counts as warmed up (it needs no compilation; only UMAP's numba does), and no
     projection is cached yet, so the next request starts a background fit."""
-    real = projection.warm_state
+    real = warmup.warm_state
     monkeypatch.setattr(projection, "warm_state", lambda m: "warm" if m == "tsne" else real(m))
     projection.clear_caches()
 

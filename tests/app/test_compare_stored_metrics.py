@@ -1,4 +1,4 @@
-"""Compare reads the metrics each run's worker stored at its end (aevae_core/run_eval.py): with
+"""Compare reads the metrics each run's worker stored at its end (aevae_core/jobs/run_eval.py): with
 four fresh runs it computes none; a run without stored metrics gets them in a background
 thread while the page shows the others, and a later render shows them. The server side
 never creates a CUDA context while drawing it."""
@@ -13,10 +13,11 @@ import torch
 from app_helpers import by_label, no_exception, open_page, plotly_figures, texts
 from app_helpers import wait_for as poll_until
 
-from aevae_core import metrics, projection, run_eval
 from aevae_core.config import TrainConfig
-from aevae_core.runner import execute_run
-from aevae_core.store import RunStore
+from aevae_core.explore import metrics, projection
+from aevae_core.jobs import run_eval
+from aevae_core.jobs.runner import execute_run
+from aevae_core.store.runs import RunStore
 
 PAGE = "pages/compare.py"
 RUNS_LABEL = "Runs to compare (2 to 4)"

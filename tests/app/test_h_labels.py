@@ -81,7 +81,7 @@ def test_mosaic_png_is_the_figures_own_png():
 
     from PIL import Image
 
-    from aevae_core.figures import mosaic_figure
+    from aevae_core.plots.figures import mosaic_figure
     from pages.ui.exports import mosaic_png
 
     grid = np.random.default_rng(0).random((2, 3, 1, 8, 8)).astype(np.float32)

@@ -2,7 +2,7 @@
 them when they were trained before), opens its page on its view, and that page shows the
 lesson's measured effect once the runs have finished.
 
-The lessons come from ``aevae_core.experiments.LESSONS``, so a new lesson is covered too.
+The lessons come from ``aevae_core.lessons.experiments.LESSONS``, so a new lesson is covered too.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from app_helpers import (
 )
 
 from aevae_core.config import TrainConfig
-from aevae_core.experiments import LESSONS, LESSONS_BY_KEY, lesson_params
-from aevae_core.runner import execute_run
+from aevae_core.jobs.runner import execute_run
+from aevae_core.lessons.experiments import LESSONS, LESSONS_BY_KEY, lesson_params
 
 LEARN = "pages/learn.py"
 PAGE_TITLES = {
@@ -139,8 +139,8 @@ def test_pretrained_lesson_opens_its_runs_and_shows_the_measured_effect(app_env)
 
 def test_compare_shows_each_runs_prior_sample_distance(app_env):
     """The holes lesson's number under each run's prior samples, as lesson_checks computes it."""
-    from aevae_core import analysis
-    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
+    from aevae_core.explore import analysis
+    from aevae_core.lessons.checks import MAX_TRAIN_IMAGES, prior_sample_distance
 
     ids = [make_completed_run(app_env.store, model=m) for m in ("ae", "vae")]
     at = open_page("pages/compare.py", {"runs": ",".join(ids)})

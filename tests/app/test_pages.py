@@ -17,7 +17,7 @@ from app_helpers import (
 )
 
 from aevae_core.config import TrainConfig
-from aevae_core.store import RunStore
+from aevae_core.store.runs import RunStore
 
 PAGE_IDS = [p.name for p in PAGES]
 

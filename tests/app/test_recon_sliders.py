@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from app_helpers import make_completed_run, no_exception, open_page, plotly_figures
 
-from aevae_core import analysis
-from aevae_core.experiments import DENOISE_NOISE, LESSONS_BY_KEY
+from aevae_core.explore import analysis, reports
+from aevae_core.lessons.experiments import DENOISE_NOISE, LESSONS_BY_KEY
 
 
 def _metric(at, label: str) -> str:
@@ -18,7 +18,7 @@ def _metric(at, label: str) -> str:
 def _expected_mse(app_env, run_id: str, level: float) -> tuple[float, float]:
     m, config, _ = analysis.load_model(app_env.store, run_id)
     clean = analysis.load_split(config, "val", 1000)[0][:12]
-    noisy = analysis.corrupt_images(clean, level, "gaussian", seed=0)
+    noisy = reports.corrupt_images(clean, level, "gaussian", seed=0)
     out = analysis.reconstruct(m, noisy)
     return float(((out - clean) ** 2).mean()), float(((noisy - clean) ** 2).mean())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from app_helpers import make_completed_run, no_exception, open_page
 
-from aevae_core import analysis, metrics
+from aevae_core.explore import analysis, metrics
 
 LABEL = "This run's metrics"
 PAGES = {

@@ -22,8 +22,8 @@ from app_helpers import by_label, no_exception, open_page, texts
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from aevae_core import preflight
 from aevae_core.config import TrainConfig, parse_hidden
+from aevae_core.engine import preflight
 
 TRAIN = "pages/train.py"
 

@@ -20,7 +20,7 @@ from app_helpers import (
 )
 
 from aevae_core.config import TrainConfig
-from aevae_core.runner import execute_run
+from aevae_core.jobs.runner import execute_run
 
 TRAIN = "pages/train.py"
 RUN_TIMEOUT_S = 120  # forkserver start (imports torch) + 2 tiny epochs, on a loaded machine

@@ -29,7 +29,7 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def digits_data():
     """scikit-learn's 8x8 digits, split with seed 0 (shared: tests must not modify it)."""
-    from aevae_core.data import load_dataset
+    from aevae_core.data.datasets import load_dataset
 
     return load_dataset("digits", seed=0)
 

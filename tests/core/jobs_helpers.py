@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import JobManager, pid_alive
-from aevae_core.store import FINAL, RunStore
+from aevae_core.jobs.manager import JobManager
+from aevae_core.jobs.processes import pid_alive
+from aevae_core.store.runs import FINAL, RunStore
 
 TIMEOUT = 120.0  # generous: the machine may be shared; nothing here asserts durations
 

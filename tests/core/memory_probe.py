@@ -3,7 +3,7 @@
     python tests/core/memory_probe.py '<config json>' STEPS   ->  one JSON line
 
 Run in a fresh interpreter, as a worker is: torch and the engine imported and warmed up (the
-forkserver's preload, aevae_core.worker), so lazily loaded libraries are not counted. Then,
+forkserver's preload, aevae_core.jobs.worker), so lazily loaded libraries are not counted. Then,
 on the CPU, with the peak-RSS counter reset (``/proc/self/clear_refs`` 5) before each part:
 
 * ``data``: the RSS increase from loading the dataset (the tensors the run trains on);
@@ -37,9 +37,10 @@ def reset_peak() -> None:
 def main(config_json: str, steps: int) -> dict:
     import torch
 
-    import aevae_core.worker  # noqa: F401  (the forkserver's preload: imports and warms up)
-    from aevae_core import data, train
+    import aevae_core.jobs.worker  # noqa: F401  (the forkserver's preload: imports and warms up)
     from aevae_core.config import TrainConfig
+    from aevae_core.data import datasets as data
+    from aevae_core.engine import fit as train
 
     config = TrainConfig.from_json(config_json)
     cuda = config.device == "cuda"

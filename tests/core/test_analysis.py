@@ -1,4 +1,4 @@
-"""Tests for aevae_core.analysis: codes, reconstructions, traversals, interpolation, prior
+"""Tests for aevae_core.explore.analysis: codes, reconstructions, traversals, interpolation, prior
 samples, the manifold grid, active units, anomaly/compression reports, drawn images, and the
 cached loaders on a real (tiny) run."""
 
@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from aevae_core import analysis as A
-from aevae_core.checkpoint import save_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.losses import active_units, kl_per_dim, reconstruction_per_image
-from aevae_core.models import build_model
-from aevae_core.runner import execute_run
-from aevae_core.store import RunStore
+from aevae_core.explore import analysis as A
+from aevae_core.explore import reports
+from aevae_core.jobs.runner import execute_run
+from aevae_core.model.checkpoint import save_checkpoint
+from aevae_core.model.losses import active_units, kl_per_dim, reconstruction_per_image
+from aevae_core.model.networks import build_model
+from aevae_core.store.runs import RunStore
 
 SHAPE = (1, 8, 8)
 
@@ -97,15 +98,15 @@ def test_empty_inputs():
 
 def test_corrupt_images(images):
     for kind in ("gaussian", "mask"):
-        a = A.corrupt_images(images, 0.5, kind, seed=1)
-        np.testing.assert_array_equal(a, A.corrupt_images(images, 0.5, kind, seed=1))
-        assert not np.array_equal(a, A.corrupt_images(images, 0.5, kind, seed=2))
+        a = reports.corrupt_images(images, 0.5, kind, seed=1)
+        np.testing.assert_array_equal(a, reports.corrupt_images(images, 0.5, kind, seed=1))
+        assert not np.array_equal(a, reports.corrupt_images(images, 0.5, kind, seed=2))
         assert a.shape == images.shape and a.min() >= 0 and a.max() <= 1
-    np.testing.assert_array_equal(A.corrupt_images(images, 0.0, "mask"), images)
-    masked = A.corrupt_images(np.ones((100, 1, 8, 8), np.float32), 0.3, "mask")
+    np.testing.assert_array_equal(reports.corrupt_images(images, 0.0, "mask"), images)
+    masked = reports.corrupt_images(np.ones((100, 1, 8, 8), np.float32), 0.3, "mask")
     assert 0.25 < (masked == 0).mean() < 0.35
     with pytest.raises(ValueError, match="noise_type"):
-        A.corrupt_images(images, 0.1, "salt")
+        reports.corrupt_images(images, 0.1, "salt")
 
 
 # -- the latent space -------------------------------------------------------------------
@@ -214,32 +215,32 @@ def test_posterior_collapsed():
 
 # -- reports -----------------------------------------------------------------------------
 def test_anomaly_report_separated_scores():
-    rep = A.anomaly_report(np.linspace(0, 1, 50), np.linspace(2, 3, 30), threshold=1.5)
+    rep = reports.anomaly_report(np.linspace(0, 1, 50), np.linspace(2, 3, 30), threshold=1.5)
     assert rep["roc_auc"] == 1.0
     assert rep["precision"] == rep["recall"] == rep["f1"] == 1.0
     assert rep["false_positive_rate"] == 0.0
     assert rep["default_threshold"] == pytest.approx(np.percentile(np.linspace(0, 1, 50), 95))
     assert rep["fpr"][0] == 0 and rep["tpr"][-1] == 1 and len(rep["fpr"]) == len(rep["tpr"])
-    none_flagged = A.anomaly_report([0.0, 1.0], [2.0, 3.0], threshold=10)
+    none_flagged = reports.anomaly_report([0.0, 1.0], [2.0, 3.0], threshold=10)
     assert none_flagged["recall"] == 0.0 and none_flagged["precision"] == 0.0
 
 
 def test_anomaly_report_counts_by_hand():
     # in: 1 2 3 4, out: 3.5 5 ; threshold 2.5 flags in {3,4} and out {3.5,5}
-    rep = A.anomaly_report([1, 2, 3, 4], [3.5, 5], threshold=2.5)
+    rep = reports.anomaly_report([1, 2, 3, 4], [3.5, 5], threshold=2.5)
     assert rep["precision"] == 0.5 and rep["recall"] == 1.0
     assert rep["f1"] == pytest.approx(2 / 3)
     assert rep["roc_auc"] == pytest.approx(7 / 8)  # pairs (out > in): 3 + 4 of 8
     with pytest.raises(ValueError):
-        A.anomaly_report([], [1.0], 0.5)
+        reports.anomaly_report([], [1.0], 0.5)
 
 
 def test_compression_report():
-    rep = A.compression_report((1, 28, 28), 2, 0.01)
+    rep = reports.compression_report((1, 28, 28), 2, 0.01)
     assert rep["image_bytes"] == 784 and rep["code_bytes_float32"] == 8
     assert rep["code_bytes_float16"] == 4 and rep["ratio_float32"] == 98.0
     assert rep["psnr_db"] == pytest.approx(20.0)
-    assert A.compression_report((3, 32, 32), 16, 0.0)["psnr_db"] == math.inf
+    assert reports.compression_report((3, 32, 32), 16, 0.0)["psnr_db"] == math.inf
 
 
 def test_manifold_grid_of_an_ae_spans_its_codes_empirical_quantiles():
@@ -264,62 +265,62 @@ def test_manifold_grid_of_an_ae_spans_its_codes_empirical_quantiles():
 
 def test_compression_counts_the_information_of_the_image_not_one_byte_per_pixel():
     # 8x8 digits have 17 grey levels: 64 * log2(17) bits = 32.7 bytes, not 64.
-    rep = A.compression_report((1, 8, 8), 32, 0.01, levels=17)
+    rep = reports.compression_report((1, 8, 8), 32, 0.01, levels=17)
     assert rep["bits_per_value"] == pytest.approx(4.0875, abs=1e-4)
     assert rep["image_bytes"] == pytest.approx(64 * math.log2(17) / 8)
     assert rep["image_bytes"] == pytest.approx(32.70, abs=0.01) and rep["stored_bytes"] == 64
     # A 32-number float32 code is 128 bytes: 3.9x LARGER than the image, not "0.5x smaller".
     assert rep["code_bytes_float32"] == 128
     assert rep["ratio_float32"] == pytest.approx(32.70 / 128, abs=1e-3)
-    assert A.size_change(rep["ratio_float32"]) == "3.9x larger"
-    assert A.size_change(rep["ratio_float16"]) == "2.0x larger"  # 64 B vs 32.7 B
-    small = A.compression_report((1, 8, 8), 2, 0.01, levels=17)
-    assert A.size_change(small["ratio_float32"]) == "4.1x smaller"  # 32.7 B vs 8 B
+    assert reports.size_change(rep["ratio_float32"]) == "3.9x larger"
+    assert reports.size_change(rep["ratio_float16"]) == "2.0x larger"  # 64 B vs 32.7 B
+    small = reports.compression_report((1, 8, 8), 2, 0.01, levels=17)
+    assert reports.size_change(small["ratio_float32"]) == "4.1x smaller"  # 32.7 B vs 8 B
     # MNIST: 256 levels, 8 bits, one byte per pixel; sprites: 2 levels, 1 bit per pixel.
-    assert A.compression_report((1, 28, 28), 20, 0.01, levels=256)["image_bytes"] == 784
-    assert A.compression_report((1, 32, 32), 8, 0.01, levels=2)["image_bytes"] == 128
-    assert A.size_change(1.0) == A.size_change(1.04) == "about the same size"
-    assert A.size_change(2.0) == "2.0x smaller" and A.size_change(0.5) == "2.0x larger"
+    assert reports.compression_report((1, 28, 28), 20, 0.01, levels=256)["image_bytes"] == 784
+    assert reports.compression_report((1, 32, 32), 8, 0.01, levels=2)["image_bytes"] == 128
+    assert reports.size_change(1.0) == reports.size_change(1.04) == "about the same size"
+    assert reports.size_change(2.0) == "2.0x smaller" and reports.size_change(0.5) == "2.0x larger"
     with pytest.raises(ValueError, match="levels"):
-        A.compression_report((1, 8, 8), 2, 0.01, levels=1)
+        reports.compression_report((1, 8, 8), 2, 0.01, levels=1)
 
 
 def test_pixel_levels_of_the_datasets(digits_data):
-    assert A.pixel_levels(digits_data.train_x.numpy()) == 17  # 0..16 / 16
+    assert reports.pixel_levels(digits_data.train_x.numpy()) == 17  # 0..16 / 16
     x = A.load_split(TrainConfig(dataset="sprites", max_samples=200), "val", 100)[0]
-    assert A.pixel_levels(x) == 2
-    assert A.pixel_levels(np.arange(256, dtype=np.float32) / 255) == 256
+    assert reports.pixel_levels(x) == 2
+    assert reports.pixel_levels(np.arange(256, dtype=np.float32) / 255) == 256
 
 
 def test_pixel_levels_of_mnist(shared_data_dir):
-    from aevae_core.data import load_dataset
+    from aevae_core.data.datasets import load_dataset
 
     data = load_dataset("mnist", data_dir=shared_data_dir, max_samples=1000, download=False)
-    assert A.pixel_levels(data.train_x.numpy()) == 256
+    assert reports.pixel_levels(data.train_x.numpy()) == 256
 
 
 def test_embed_image_inverts_a_light_canvas_and_resizes():
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[60:220, 130:150] = 0  # a dark vertical stroke on white
-    x = A.embed_image(canvas, (1, 28, 28))
+    x = reports.embed_image(canvas, (1, 28, 28))
     assert x.shape == (1, 1, 28, 28) and x.dtype == np.float32
     assert x[0, 0, 0, 0] == 0.0 and x[0, 0, 14, 14] > 0.9  # light ink on a dark background
     dark = 255 - canvas  # already light on dark: unchanged polarity
-    np.testing.assert_allclose(A.embed_image(dark, (1, 28, 28)), x, atol=1e-6)
+    np.testing.assert_allclose(reports.embed_image(dark, (1, 28, 28)), x, atol=1e-6)
 
 
 def test_embed_image_rgba_rgb_and_centering():
     rgba = np.zeros((100, 100, 4), np.uint8)  # a transparent canvas ...
     rgba[10:30, 10:30] = (0, 0, 0, 255)  # ... with black ink in a corner
-    x = A.embed_image(rgba, (1, 10, 10))
+    x = reports.embed_image(rgba, (1, 10, 10))
     assert x[0, 0, 2, 2] > 0.9 and x[0, 0, 8, 8] == 0.0
-    centred = A.embed_image(rgba, (1, 28, 28), center=True)[0, 0]
+    centred = reports.embed_image(rgba, (1, 28, 28), center=True)[0, 0]
     rows, cols = np.nonzero(centred > 0.5)
     assert abs(rows.mean() - 13.5) < 1.5 and abs(cols.mean() - 13.5) < 1.5
-    rgb = A.embed_image(np.zeros((16, 16), np.float32), (3, 8, 8))
+    rgb = reports.embed_image(np.zeros((16, 16), np.float32), (3, 8, 8))
     assert rgb.shape == (1, 3, 8, 8)
     with pytest.raises(ValueError):
-        A.embed_image(np.zeros((4, 4, 2)), (1, 8, 8))
+        reports.embed_image(np.zeros((4, 4, 2)), (1, 8, 8))
 
 
 # -- loaders on a real run --------------------------------------------------------------
@@ -365,25 +366,25 @@ def test_load_split_matches_training_split(trained_run):
 
 
 def test_worst_indices():
-    np.testing.assert_array_equal(A.worst_indices([1.0, 5.0, 3.0]), [1, 2, 0])
-    np.testing.assert_array_equal(A.worst_indices([1.0, 5.0, 3.0], 1), [1])
+    np.testing.assert_array_equal(reports.worst_indices([1.0, 5.0, 3.0]), [1, 2, 0])
+    np.testing.assert_array_equal(reports.worst_indices([1.0, 5.0, 3.0], 1), [1])
 
 
-@pytest.mark.parametrize("kind", A.OOD_KINDS)
+@pytest.mark.parametrize("kind", reports.OOD_KINDS)
 def test_out_of_distribution_images(images, kind):
     other = np.random.default_rng(1).random((7, 3, 16, 16)).astype(np.float32)
-    ood = A.out_of_distribution(images, kind, other=other, strength=0.5)
+    ood = reports.out_of_distribution(images, kind, other=other, strength=0.5)
     expected = (7, *SHAPE) if kind == "other dataset" else images.shape
     assert ood.shape == expected and ood.min() >= 0 and ood.max() <= 1
     assert not np.array_equal(ood[:7], images[:7])
-    np.testing.assert_array_equal(ood, A.out_of_distribution(images, kind, other=other))
+    np.testing.assert_array_equal(ood, reports.out_of_distribution(images, kind, other=other))
 
 
 def test_out_of_distribution_errors_and_resize(images):
     with pytest.raises(ValueError):
-        A.out_of_distribution(images, "other dataset")
+        reports.out_of_distribution(images, "other dataset")
     with pytest.raises(ValueError):
-        A.out_of_distribution(images, "rotated")
-    gray = A.resize_images(np.ones((2, 3, 32, 32), np.float32) * 0.5, (1, 8, 8))
+        reports.out_of_distribution(images, "rotated")
+    gray = reports.resize_images(np.ones((2, 3, 32, 32), np.float32) * 0.5, (1, 8, 8))
     np.testing.assert_allclose(gray, 0.5, atol=1e-6)
-    assert A.resize_images(np.zeros((2, 1, 4, 4)), (3, 8, 8)).shape == (2, 3, 8, 8)
+    assert reports.resize_images(np.zeros((2, 1, 4, 4)), (3, 8, 8)).shape == (2, 3, 8, 8)

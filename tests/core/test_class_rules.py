@@ -1,5 +1,5 @@
 """Owners, quota, rate limit, fair-share order, permissions and pins, on the store and the
-manager directly (aevae_core.classroom). One test runs real workers to check the order in
+manager directly (aevae_core.jobs.classroom). One test runs real workers to check the order in
 which runs actually start."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import sqlite3
 import pytest
 from jobs_helpers import QUICK, wait_final, wait_until
 
-from aevae_core import classroom
-from aevae_core.classroom import (
+from aevae_core.config import ConfigError
+from aevae_core.jobs import classroom
+from aevae_core.jobs.classroom import (
     NOT_YOURS,
     NotYourRun,
     QuotaExceeded,
@@ -19,8 +20,7 @@ from aevae_core.classroom import (
     owner_from_token,
     password_matches,
 )
-from aevae_core.config import ConfigError
-from aevae_core.store import RunStore
+from aevae_core.store.runs import RunStore
 
 pytestmark = pytest.mark.timeout(300)
 

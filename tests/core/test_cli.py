@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from aevae_core.checkpoint import load_checkpoint
 from aevae_core.cli import main
 from aevae_core.config import TrainConfig
-from aevae_core.experiments import LESSONS
-from aevae_core.models import build_model, count_parameters
+from aevae_core.lessons.experiments import LESSONS
+from aevae_core.model.checkpoint import load_checkpoint
+from aevae_core.model.networks import build_model, count_parameters
 from aevae_core.presets import get_preset
-from aevae_core.store import RunStore
+from aevae_core.store.runs import RunStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

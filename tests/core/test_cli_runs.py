@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from aevae_core.admission import submit_to_store
 from aevae_core.config import TrainConfig
-from aevae_core.store import FINAL, RunStore
+from aevae_core.jobs.admission import submit_to_store
+from aevae_core.store.runs import FINAL, RunStore
 
 pytestmark = pytest.mark.timeout(300)
 

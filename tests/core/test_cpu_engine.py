@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from aevae_core.losses import reconstruction_sum
+from aevae_core.model.losses import reconstruction_sum
 
 
 def test_cpu_bce_sum_matches_torch_in_value_and_gradient() -> None:

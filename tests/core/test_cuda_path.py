@@ -13,12 +13,12 @@ import math
 import pytest
 import torch
 
-from aevae_core import runner
-from aevae_core import train as train_module
 from aevae_core.config import TrainConfig
-from aevae_core.failures import failure_reason
-from aevae_core.store import RunStore
-from aevae_core.train import autocast_dtype, fit, use_tf32
+from aevae_core.engine import fit as train_module
+from aevae_core.engine.failures import failure_reason
+from aevae_core.engine.fit import autocast_dtype, fit, use_tf32
+from aevae_core.jobs import runner
+from aevae_core.store.runs import RunStore
 
 CUDA = torch.device("cuda")  # a device object only: nothing is allocated on it
 

@@ -1,4 +1,4 @@
-"""Tests for aevae_core.data: built-in datasets, splits, MNIST files, user images."""
+"""Tests for aevae_core.data.datasets: built-in datasets, splits, MNIST files, user images."""
 
 from __future__ import annotations
 
@@ -14,19 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from aevae_core.data import (
-    DATASET_INFO,
-    DATASET_NAMES,
+from aevae_core.data.datasets import default_data_dir, load_dataset
+from aevae_core.data.registry import DATASET_INFO, DATASET_NAMES, DatasetError
+from aevae_core.data.sprites import (
     ROTATION_PERIODS,
     SPRITE_SHAPES,
-    DatasetError,
-    default_data_dir,
     generate_sprites,
-    load_dataset,
     render_sprites,
 )
-from aevae_core.metrics import mig_score
-from aevae_core.user_images import load_images
+from aevae_core.data.user_images import load_images
+from aevae_core.explore.metrics import mig_score
 
 SHARED_DATA = Path(
     os.environ.get("AEVAE_TEST_DATA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -58,7 +55,7 @@ def test_registry_is_consistent():
 def test_import_is_light():
     """The web app imports this module: no torchvision, sklearn, PIL or streamlit at import."""
     code = (
-        "import sys, aevae_core.data; "
+        "import sys, aevae_core.data.datasets; "
         "print([m for m in ('torchvision', 'sklearn', 'PIL', 'streamlit') if m in sys.modules])"
     )
     repo = Path(__file__).resolve().parents[2]

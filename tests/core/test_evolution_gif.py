@@ -7,8 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from aevae_core.charts import CLASS_COLORS
-from aevae_core.evolution import _tick, evolution_gif
+from aevae_core.explore.evolution import _tick, evolution_gif
+from aevae_core.plots.charts import CLASS_COLORS
 
 
 def _frames(n: int = 3) -> list[np.ndarray]:

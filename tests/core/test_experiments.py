@@ -4,11 +4,11 @@ from dataclasses import asdict
 
 import pytest
 
-from aevae_core.admission import submit_to_store
 from aevae_core.config import TrainConfig, validate
-from aevae_core.experiments import QUICK_START, pair_configs
-from aevae_core.runner import execute_run
-from aevae_core.store import RunStore
+from aevae_core.jobs.admission import submit_to_store
+from aevae_core.jobs.runner import execute_run
+from aevae_core.lessons.experiments import QUICK_START, pair_configs
+from aevae_core.store.runs import RunStore
 
 BASE = TrainConfig(dataset="sprites", arch="conv", hidden=(16, 32), latent_dim=6, epochs=3,
                    seed=7, noise=0.2, l1_code=0.1, kl_warmup=2)  # fmt: skip

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from jobs_helpers import QUICK, wait_final, wait_until, worker_pid
 
-from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import pid_alive
-from aevae_core.runner import MAX_EPOCH_CHECKPOINTS
-from aevae_core.store import RunStore
+from aevae_core.jobs.processes import pid_alive
+from aevae_core.jobs.runner import MAX_EPOCH_CHECKPOINTS
+from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint
+from aevae_core.store.runs import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,7 +150,7 @@ SERVER = textwrap.dedent(
     """
     import sys, time
     from aevae_core.config import TrainConfig
-    from aevae_core.jobs import JobManager
+    from aevae_core.jobs.manager import JobManager
     manager = JobManager(sys.argv[1], max_workers=1)
     quick = TrainConfig(dataset="digits", max_samples=300, epochs=1, batch_size=32,
                         hidden=(32,), threads=1)
@@ -254,7 +254,7 @@ def test_a_job_out_of_memory_fails_alone(managers, monkeypatch):
 def test_memory_limit_knob(monkeypatch):
     import resource
 
-    from aevae_core import worker
+    from aevae_core.jobs import worker
 
     calls = []
     monkeypatch.setattr(worker.resource, "setrlimit", lambda *args: calls.append(args))

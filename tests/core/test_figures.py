@@ -1,4 +1,4 @@
-"""Tests for aevae_core.figures (and the charts it re-exports): each builder returns a
+"""Tests for aevae_core.plots.figures (and the charts it re-exports): each builder returns a
 figure with the expected traces, shapes and labels."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from aevae_core import figures as F
+from aevae_core.plots import charts
+from aevae_core.plots import figures as F
 
 
 def png_of(fig: go.Figure) -> Image.Image:
@@ -136,25 +137,25 @@ def test_image_figure_and_colour_mosaic():
 
 def test_kl_bar_ticks_have_no_si_prefix():
     """A collapsed posterior's KL (~1e-5) must not be labelled "10µ" (Plotly's default)."""
-    fig = F.kl_bar([2e-5, 1e-5], [False, False], collapsed=True)
+    fig = charts.kl_bar([2e-5, 1e-5], [False, False], collapsed=True)
     assert fig.layout.yaxis.exponentformat == "e"
 
 
 def test_kl_bar():
-    fig = F.kl_bar([0.5, 0.0, 2.0, 0.01], [True, False, True, False], warning="collapsed!")
+    fig = charts.kl_bar([0.5, 0.0, 2.0, 0.01], [True, False, True, False], warning="collapsed!")
     assert len(fig.data) == 2
     assert list(fig.data[0].x) == ["z1", "z3"] and list(fig.data[1].x) == ["z2", "z4"]
     assert fig.data[0].name == "active (2)"
     assert fig.layout.title.text == "collapsed!" and len(fig.layout.annotations) == 1
-    assert F.kl_bar([1.0], [True]).layout.title.text is None
+    assert charts.kl_bar([1.0], [True]).layout.title.text is None
 
 
 def test_error_histogram_and_roc():
-    fig = F.error_histogram(np.arange(10.0), np.arange(5.0, 20.0), threshold=8.0)
+    fig = charts.error_histogram(np.arange(10.0), np.arange(5.0, 20.0), threshold=8.0)
     assert len(fig.data) == 2 and all(isinstance(t, go.Histogram) for t in fig.data)
     assert fig.data[0].xbins.size == fig.data[1].xbins.size  # shared bins
     assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x0 == 8.0
-    roc = F.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.9, 1]), 0.8, point=(0.5, 0.9))
+    roc = charts.roc_figure(np.array([0, 0.5, 1]), np.array([0, 0.9, 1]), 0.8, point=(0.5, 0.9))
     assert len(roc.data) == 3 and "0.800" in roc.data[0].name
     # Rates: both axes 0 to 1, kept square by shrinking the box, never the range.
     assert tuple(roc.layout.xaxis.range) == (0, 1) == tuple(roc.layout.yaxis.range)
@@ -167,28 +168,28 @@ def test_rate_distortion_sorted_by_beta():
         {"name": "a", "kl": 10.0, "recon": 20.0, "beta": 0.5},
         {"name": "ae", "kl": 0.0, "recon": 18.0, "beta": None},
     ]
-    fig = F.rate_distortion(points)
+    fig = charts.rate_distortion(points)
     line, *runs = fig.data
     assert list(line.x) == [10.0, 2.0, 0.0] and not line.showlegend
     # Names live in the legend, one trace per run: no text drawn on the plot can overlap.
     assert [t.name for t in runs] == ["a (β=0.5)", "b (β=4)", "ae"]
     assert all("text" not in t.mode for t in fig.data)
     assert len({t.marker.color for t in runs}) == 3
-    named = F.rate_distortion([{"name": "β-VAE β=4", "kl": 1.0, "recon": 2.0, "beta": 4.0}])
+    named = charts.rate_distortion([{"name": "β-VAE β=4", "kl": 1.0, "recon": 2.0, "beta": 4.0}])
     assert named.data[1].name == "β-VAE β=4", "the β is not said twice"
 
 
 def test_overlay_curves_train_dashed_validation_solid():
     rows = [{"epoch": e, "train_kl": 1.0 / e, "val_kl": 1.2 / e} for e in (1, 2, 3)]
-    fig = F.overlay_curves({"AE": rows, "VAE": rows}, "kl")
+    fig = charts.overlay_curves({"AE": rows, "VAE": rows}, "kl")
     assert len(fig.data) == 4
     assert [t.line.dash for t in fig.data] == ["dash", "solid", "dash", "solid"]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
-    assert len(F.overlay_curves({"AE": [{"epoch": 1}]}, "kl").data) == 0
+    assert len(charts.overlay_curves({"AE": [{"epoch": 1}]}, "kl").data) == 0
 
 
 def test_error_bars():
-    fig = F.error_bars(np.array([3.0, 1.0]), indices=np.array([7, 2]))
+    fig = charts.error_bars(np.array([3.0, 1.0]), indices=np.array([7, 2]))
     assert list(fig.data[0].x) == ["7", "2"]
 
 

@@ -1,4 +1,4 @@
-"""Tests for aevae_core.jobs with real worker processes: queue, limits, cancel, crashes, restart.
+"""aevae_core.jobs.manager with real worker processes: queue, limits, cancel, crashes, restart.
 
 Workers are forked by a forkserver that this test process starts once (the first test pays
 for it); every test uses a fresh store and shuts its managers down, then checks that no
@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 from jobs_helpers import QUICK, TIMEOUT, wait_final, wait_until, worker_pid
 
-from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import JobManager, default_max_workers, pid_alive
-from aevae_core.runner import execute_run
-from aevae_core.store import FINAL, RunStore
+from aevae_core.jobs.manager import JobManager
+from aevae_core.jobs.processes import default_max_workers, pid_alive
+from aevae_core.jobs.runner import execute_run
+from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint
+from aevae_core.store.runs import FINAL, RunStore
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -380,7 +381,7 @@ SERVER = textwrap.dedent(
     """
     import sys, time
     from aevae_core.config import TrainConfig
-    from aevae_core.jobs import JobManager
+    from aevae_core.jobs.manager import JobManager
     manager = JobManager(sys.argv[1], max_workers=1)
     # Epochs of seconds (one image per step through a wide MLP): step rows are flushed each
     # second, so some land mid-epoch even when the machine is idle and fast.
@@ -495,8 +496,8 @@ def test_a_worker_that_ignores_cancel_is_terminated(managers):
 
 
 def test_step_rows_are_flushed_within_about_a_second_without_more_steps(runs_dir):
-    from aevae_core.data import load_dataset
-    from aevae_core.runner import StoreRecorder
+    from aevae_core.data.datasets import load_dataset
+    from aevae_core.jobs.runner import StoreRecorder
 
     store = RunStore(runs_dir)
     run_id = store.create_run(QUICK, status="running")
@@ -549,7 +550,7 @@ EXITING_SERVER = textwrap.dedent(
     """
     import sys, time
     from aevae_core.config import TrainConfig
-    from aevae_core.jobs import JobManager
+    from aevae_core.jobs.manager import JobManager
     manager = JobManager(sys.argv[1], max_workers=1)
     run_id = manager.submit(TrainConfig(dataset="digits", epochs=500, batch_size=4, threads=1))
     print(run_id, flush=True)
@@ -578,7 +579,7 @@ def test_a_worker_takes_its_share_of_the_cores_and_the_managers_settings(
 ):
     import torch
 
-    from aevae_core import worker
+    from aevae_core.jobs import worker
 
     monkeypatch.setattr(worker.signal, "signal", lambda *args: None)  # not in pytest itself
     monkeypatch.setattr(os, "environ", {**os.environ, "AEVAE_STALE": "x"})
@@ -609,8 +610,8 @@ def test_a_worker_takes_its_share_of_the_cores_and_the_managers_settings(
 
 
 def test_submit_refuses_a_config_that_would_not_fit(monkeypatch, runs_dir):
-    from aevae_core import preflight
-    from aevae_core.admission import submit_to_store
+    from aevae_core.engine import preflight
+    from aevae_core.jobs.admission import submit_to_store
 
     store = RunStore(runs_dir)
     monkeypatch.setattr(preflight, "free_memory", lambda device: 100 * 2**20)
@@ -654,8 +655,8 @@ def test_a_failed_run_resumes_from_its_checkpoint(runs_dir):
 
 
 def test_per_epoch_checkpoints_are_bounded_and_analysis_uses_the_nearest(runs_dir):
-    from aevae_core import analysis
-    from aevae_core.runner import MAX_EPOCH_CHECKPOINTS, keeps_epoch_checkpoint
+    from aevae_core.explore import analysis
+    from aevae_core.jobs.runner import MAX_EPOCH_CHECKPOINTS, keeps_epoch_checkpoint
 
     for epochs in (1, 20, 21, 100, 500, 10_000):
         kept = [e for e in range(1, epochs + 1) if keeps_epoch_checkpoint(e, epochs, epochs)]
@@ -687,7 +688,7 @@ def test_per_epoch_checkpoints_are_bounded_and_analysis_uses_the_nearest(runs_di
     assert analysis.load_model(store, run_id, epoch=99)[2] == 25
     assert analysis.load_model(store, run_id)[2] == 25  # no epoch: latest.pt
     # Resuming from an earlier checkpoint drops the per-epoch files past it.
-    from aevae_core.runner import prepare_resume
+    from aevae_core.jobs.runner import prepare_resume
 
     latest = store.checkpoint_path(run_id)
     latest.write_bytes(store.epoch_checkpoint_path(run_id, 10).read_bytes())
@@ -696,15 +697,15 @@ def test_per_epoch_checkpoints_are_bounded_and_analysis_uses_the_nearest(runs_di
 
 
 def test_expected_failures_log_one_line_unexpected_ones_a_traceback(runs_dir, tmp_path, caplog):
-    import aevae_core.runner as runner
+    import aevae_core.jobs.runner as runner
 
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"this is not an npz file")
     store = RunStore(runs_dir)
     run_id = store.create_run(QUICK.replace(dataset="custom", data_path=str(bad)), status="running")
-    with caplog.at_level("WARNING", logger="aevae_core.runner"):
+    with caplog.at_level("WARNING", logger="aevae_core.jobs.runner"):
         execute_run(store, run_id, stop=lambda: False)
-    [record] = [r for r in caplog.records if r.name == "aevae_core.runner"]
+    [record] = [r for r in caplog.records if r.name == "aevae_core.jobs.runner"]
     assert record.levelname == "WARNING" and record.exc_info is None
     assert "\n" not in record.getMessage() and run_id in record.getMessage()
     assert store.get_run(run_id)["status"] == "failed"
@@ -718,17 +719,17 @@ def test_expected_failures_log_one_line_unexpected_ones_a_traceback(runs_dir, tm
     original = runner.fit
     runner.fit = broken
     try:
-        with caplog.at_level("WARNING", logger="aevae_core.runner"):
+        with caplog.at_level("WARNING", logger="aevae_core.jobs.runner"):
             execute_run(store, run_id, stop=lambda: False)
     finally:
         runner.fit = original
-    [record] = [r for r in caplog.records if r.name == "aevae_core.runner"]
+    [record] = [r for r in caplog.records if r.name == "aevae_core.jobs.runner"]
     assert record.levelname == "ERROR" and record.exc_info is not None
     assert store.get_run(run_id)["reason"] == "ZeroDivisionError: a bug"
 
 
 def test_failure_reasons_for_out_of_memory():
-    from aevae_core.runner import failure_reason
+    from aevae_core.jobs.runner import failure_reason
 
     torch_cpu = RuntimeError(
         "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
@@ -751,8 +752,8 @@ def test_jobs_still_start_after_the_module_is_reimported(managers, monkeypatch):
     import importlib
 
     manager = managers()
-    monkeypatch.delitem(sys.modules, "aevae_core.jobs")  # restored after the test
-    importlib.import_module("aevae_core.jobs")  # a new module with a new _run_worker
+    monkeypatch.delitem(sys.modules, "aevae_core.jobs.manager")  # restored after the test
+    importlib.import_module("aevae_core.jobs.manager")  # a new module with a new _run_worker
     run_id = manager.submit(QUICK)
     run = wait_final(manager.store, run_id)
     assert run["status"] == "completed", run["reason"]

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from aevae_core import jobs, launch, preflight, processes, system
 from aevae_core.config import TrainConfig
-from aevae_core.launch import pick_gpu
+from aevae_core.engine import devices as system
+from aevae_core.engine import preflight
+from aevae_core.jobs import launch, processes
+from aevae_core.jobs import manager as jobs
+from aevae_core.jobs.launch import pick_gpu
 
 REPO = Path(__file__).resolve().parents[2]
 SMI_OUTPUT = "0, NVIDIA H200, 140000\n1, NVIDIA H200, 1000\n2, NVIDIA A100, 30000\n"
@@ -125,7 +128,10 @@ def test_worker_nice_setting(monkeypatch, caplog):
 
 @pytest.mark.parametrize("setting", ["7", "18"])
 def test_lower_priority_raises_niceness_and_never_lowers_it(setting):
-    code = "import os; from aevae_core.processes import lower_priority as l; print(l(), os.nice(0))"
+    code = (
+        "import os; from aevae_core.jobs.processes import lower_priority as l; "
+        "print(l(), os.nice(0))"
+    )
     env = {**os.environ, "AEVAE_WORKER_NICE": setting}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from aevae_core.config import TrainConfig, validate
-from aevae_core.data import load_dataset
-from aevae_core.experiments import (
+from aevae_core.data.datasets import load_dataset
+from aevae_core.engine.fit import fit
+from aevae_core.lessons.checks import CHECKS, Trained, measure
+from aevae_core.lessons.experiments import (
     BETA_LESSON,
     LESSONS,
     LESSONS_BY_KEY,
@@ -30,8 +32,6 @@ from aevae_core.experiments import (
     lesson_params,
     normalised_beta,
 )
-from aevae_core.lesson_checks import CHECKS, Trained, measure
-from aevae_core.train import fit
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_FORM_DEFAULTS = TrainConfig(batch_size=32, epochs=20)  # pages/ui/train_form.DEFAULTS

@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from aevae_core import train as train_module
-from aevae_core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.evaluation import binarize_fixed, evaluate
-from aevae_core.losses import LEGACY_SIGMA
-from aevae_core.models import build_model, count_parameters
-from aevae_core.train import fit
+from aevae_core.engine import fit as train_module
+from aevae_core.engine.evaluate import binarize_fixed, evaluate
+from aevae_core.engine.fit import fit
+from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from aevae_core.model.losses import LEGACY_SIGMA
+from aevae_core.model.networks import build_model, count_parameters
 
 
 def small(**kw) -> TrainConfig:
@@ -123,7 +123,7 @@ def test_old_gaussian_checkpoints_load_with_the_sigma_they_were_trained_with(
                     epoch=1, history=result.history)  # fmt: skip
     ckpt = load_checkpoint(path)
     del ckpt["model"]["log_sigma"]  # as written before the decoder had a sigma
-    with caplog.at_level(logging.INFO, logger="aevae_core.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="aevae_core.model.checkpoint"):
         model, loaded = model_from_checkpoint(ckpt)
     assert loaded.sigma == pytest.approx(LEGACY_SIGMA) and not model.learns_sigma
     assert model.sigma == pytest.approx(math.sqrt(0.5))

@@ -1,4 +1,4 @@
-"""The server's shared view of the store (aevae_core.live_view): one read serves every
+"""The server's shared view of the store (aevae_core.jobs.live_view): one read serves every
 session, what this process writes is seen at once, metric rows are read incrementally and
 stay exactly the store's."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import JobManager
-from aevae_core.live_view import LiveView
-from aevae_core.store import RunStore
+from aevae_core.jobs.live_view import LiveView
+from aevae_core.jobs.manager import JobManager
+from aevae_core.store.runs import RunStore
 
 CONFIG = TrainConfig(dataset="digits", epochs=3, latent_dim=2)
 

@@ -1,4 +1,4 @@
-"""Tests for aevae_core.losses: KL, reconstruction terms, the ELBO bundle and the IWAE bound."""
+"""aevae_core.model.losses: KL, reconstruction terms, the ELBO bundle and the IWAE bound."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from aevae_core.config import TrainConfig
-from aevae_core.evaluation import binarize_fixed
-from aevae_core.losses import (
+from aevae_core.engine.evaluate import binarize_fixed
+from aevae_core.engine.fit import fit
+from aevae_core.model.losses import (
     LEGACY_SIGMA,
     SIGMA_MIN,
     active_units,
@@ -23,8 +24,7 @@ from aevae_core.losses import (
     reconstruction_per_image,
     reconstruction_sum,
 )
-from aevae_core.models import AEOutput, build_model
-from aevae_core.train import fit
+from aevae_core.model.networks import AEOutput, build_model
 
 LOG_2PI = math.log(2 * math.pi)
 

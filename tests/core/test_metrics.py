@@ -1,4 +1,4 @@
-"""Tests for aevae_core.metrics: kNN accuracy, the MIG disentanglement score and the
+"""Tests for aevae_core.explore.metrics: kNN accuracy, the MIG disentanglement score and the
 Compare page's metrics table."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from aevae_core import analysis as A
-from aevae_core import metrics as M
 from aevae_core.config import TrainConfig
-from aevae_core.evaluation import binarize_fixed
-from aevae_core.losses import bernoulli_floor_per_image, importance_weighted_nll
-from aevae_core.models import build_model
+from aevae_core.engine.evaluate import binarize_fixed
+from aevae_core.explore import analysis as A
+from aevae_core.explore import metrics as M
+from aevae_core.model.losses import bernoulli_floor_per_image, importance_weighted_nll
+from aevae_core.model.networks import build_model
 
 SHAPE = (1, 8, 8)
 

@@ -1,4 +1,4 @@
-"""Tests for aevae_core.models (shapes, sizes, modes) and aevae_core.checkpoint."""
+"""Tests for aevae_core.model.networks (shapes, sizes, modes) and aevae_core.model.checkpoint."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from aevae_core.checkpoint import (
+from aevae_core.config import ConfigError, TrainConfig
+from aevae_core.model.checkpoint import (
     CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
-from aevae_core.config import ConfigError, TrainConfig
-from aevae_core.models import (
+from aevae_core.model.networks import (
     LOGVAR_MAX,
     LOGVAR_MIN,
     AEOutput,
@@ -140,7 +140,7 @@ def test_conv_dense_zero_keeps_the_plain_conv_net() -> None:
 
 
 def test_conv_dense_every_parameter_gets_a_gradient_and_preflight_counts_it() -> None:
-    from aevae_core.preflight import estimate_memory
+    from aevae_core.engine.preflight import estimate_memory
 
     model = keras_conv((1, 8, 8), hidden=(4, 8), conv_dense=6)
     out = model(torch.rand(4, 1, 8, 8))

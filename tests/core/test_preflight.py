@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from aevae_core import cli, preflight
+from aevae_core import cli
 from aevae_core.config import TrainConfig
-from aevae_core.models import build_model, count_parameters
-from aevae_core.preflight import ResourceError, check_memory, estimate_memory
+from aevae_core.engine import preflight
+from aevae_core.engine.preflight import ResourceError, check_memory, estimate_memory
+from aevae_core.model.networks import build_model, count_parameters
 
 
 def test_estimate_counts_exact_parameters():
@@ -121,7 +122,7 @@ def test_layer_shapes_match_the_real_network(shape, values):
     """shapes.py's parameter counts and output sizes are the modules' own, layer by layer."""
     import torch
 
-    from aevae_core.shapes import network_layers
+    from aevae_core.model.shapes import network_layers
 
     config = TrainConfig(**values)
     model = build_model(config, shape)
@@ -139,7 +140,7 @@ def test_layer_shapes_match_the_real_network(shape, values):
 
 def test_the_estimate_needs_no_torch():
     code = (
-        "import sys; from aevae_core.preflight import estimate_memory;"
+        "import sys; from aevae_core.engine.preflight import estimate_memory;"
         "from aevae_core.config import TrainConfig;"
         "e = estimate_memory(TrainConfig(arch='conv', hidden=(32, 64)), (1, 28, 28), 70000);"
         "print(e.total_bytes > 0, 'torch' in sys.modules)"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from aevae_core.config import TrainConfig
-from aevae_core.preflight import RUNTIME_OVERHEAD, estimate_memory
+from aevae_core.engine.preflight import RUNTIME_OVERHEAD, estimate_memory
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("memory_probe.py")

@@ -6,7 +6,8 @@ import pytest
 from torch import nn
 
 from aevae_core.config import ConfigError, TrainConfig, validate
-from aevae_core.models import build_model, check_architecture, count_parameters
+from aevae_core.model.networks import build_model, count_parameters
+from aevae_core.model.shapes import check_architecture
 from aevae_core.presets import MNIST_SHAPE, PRESETS, get_preset
 
 # The originals' own counts: pytorch/examples' VAE (fc1, fc21, fc22, fc3, fc4), Keras's

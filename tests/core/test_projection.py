@@ -1,4 +1,4 @@
-"""Tests for aevae_core.projection and the evolution GIF: projections are fitted once and
+"""Tests for aevae_core.explore.projection and the evolution GIF: projections are fitted once and
 reused (same coordinates for the same codes), cached per run, and UMAP is never imported
 at import time. Tests that import umap are marked slow (numba compiles for tens of seconds).
 """
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aevae_core import projection as P
 from aevae_core.config import TrainConfig
-from aevae_core.runner import execute_run
-from aevae_core.store import RunStore
+from aevae_core.explore import evolution, warmup
+from aevae_core.explore import projection as P
+from aevae_core.jobs.runner import execute_run
+from aevae_core.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_import_does_not_import_umap():
-    code = "import sys, aevae_core.projection; assert 'umap' not in sys.modules"
+    code = "import sys, aevae_core.explore.projection; assert 'umap' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -157,7 +158,7 @@ def test_request_projection_for_run(trained_run):
 
 def test_axis_ranges_hold_every_frame():
     frames = [np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[-1.0, 5.0], [3.0, 1.0]])]
-    (x0, x1), (y0, y1) = P.axis_ranges(frames)
+    (x0, x1), (y0, y1) = evolution.axis_ranges(frames)
     assert x0 < -1 and x1 > 3 and y0 < 0 and y1 > 5
 
 
@@ -165,35 +166,35 @@ def test_axis_ranges_hold_every_frame():
 def test_evolution_gif_is_an_animation(labels):
     rng = np.random.default_rng(0)
     frames = [rng.normal(size=(50, 2)) * (1 + 0.3 * i) for i in range(4)]
-    gif = P.evolution_gif(frames, labels, size=120, duration_ms=100)
+    gif = evolution.evolution_gif(frames, labels, size=120, duration_ms=100)
     assert gif.startswith(b"GIF8")
     img = Image.open(io.BytesIO(gif))
     assert img.size == (120, 120) and img.n_frames == 4
     with pytest.raises(ValueError):
-        P.evolution_gif([], labels)
+        evolution.evolution_gif([], labels)
 
 
 def test_ensure_numba_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = P.ensure_numba_cache()
+    path = warmup.ensure_numba_cache()
     assert path == tmp_path / "aevae" / "numba" and path.is_dir()
-    assert P.ensure_numba_cache() == path  # idempotent
+    assert warmup.ensure_numba_cache() == path  # idempotent
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
-    assert P.ensure_numba_cache() == tmp_path / "mine"  # a user's setting wins
+    assert warmup.ensure_numba_cache() == tmp_path / "mine"  # a user's setting wins
 
 
 def test_warm_state_of_pca():
-    assert P.is_warm("pca") and P.is_warm("raw")
-    assert P.warm_up(methods=("pca",)) is None  # nothing to compile
+    assert warmup.is_warm("pca") and warmup.is_warm("raw")
+    assert warmup.warm_up(methods=("pca",)) is None  # nothing to compile
 
 
 @pytest.mark.slow
 def test_umap_fit_transform_reuse_and_warm_up(codes):
-    thread = P.warm_up(("umap",), background=True)
+    thread = warmup.warm_up(("umap",), background=True)
     if thread is not None:
         thread.join(timeout=600)
-    assert P.is_warm("umap") and P.warm_state("umap") == "warm"
+    assert warmup.is_warm("umap") and warmup.warm_state("umap") == "warm"
     proj = P.Projector().fit(codes, "umap", seed=0)
     np.testing.assert_array_equal(proj.transform(codes), proj.embedding)
     moved = proj.transform(codes + 0.05)

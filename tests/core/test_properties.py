@@ -45,9 +45,10 @@ from aevae_core.config import (
     TrainConfig,
     validate,
 )
-from aevae_core.data import DATASET_INFO, Dataset, load_dataset
-from aevae_core.preflight import ResourceError, check_memory
-from aevae_core.train import Callbacks, fit
+from aevae_core.data.datasets import Dataset, load_dataset
+from aevae_core.data.registry import DATASET_INFO
+from aevae_core.engine.fit import Callbacks, fit
+from aevae_core.engine.preflight import ResourceError, check_memory
 
 FIELDS = tuple(f.name for f in fields(TrainConfig))
 # Settings a check made after validate may name although each value was valid on its own:
@@ -532,8 +533,8 @@ def cli_cases(draw: st.DrawFn) -> tuple[dict[str, str], set[str]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cli_cases())
 def test_cli_train_queues_the_run_or_exits_2_naming_the_flag(cli_files, case) -> None:
-    from aevae_core import preflight
-    from aevae_core.store import RunStore
+    from aevae_core.engine import preflight
+    from aevae_core.store.runs import RunStore
 
     runs, npz = cli_files
     values, wrong = case
@@ -621,7 +622,7 @@ def test_cli_runs_of_an_unknown_id(tmp_path, command, run_id) -> None:
 
 
 def test_cli_delete_of_a_running_run_is_refused(tmp_path) -> None:
-    from aevae_core.store import RunStore
+    from aevae_core.store.runs import RunStore
 
     store = RunStore(tmp_path)
     run_id = store.create_run(TrainConfig(epochs=1), status="running")
@@ -645,7 +646,7 @@ def aevae_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_cli_subprocess_bad_values_and_running_delete(tmp_path) -> None:
     """The real command: exit 2, one line, no traceback (argparse and config errors)."""
-    from aevae_core.store import RunStore
+    from aevae_core.store.runs import RunStore
 
     repo = Path(__file__).resolve().parents[2]
     runs = tmp_path / "runs"

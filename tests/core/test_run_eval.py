@@ -1,4 +1,4 @@
-"""Stored comparison metrics (aevae_core/run_eval.py): the worker computes them once at the end
+"""Stored comparison metrics (aevae_core/jobs/run_eval.py): the worker computes them once at the end
 of a completed run, before the run reads "completed", and they equal what the exploration
 pages compute; runs that lack them get them in a background thread."""
 
@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from aevae_core import analysis, metrics, run_eval, runner
 from aevae_core.config import TrainConfig
-from aevae_core.store import RunStore
+from aevae_core.explore import analysis, metrics
+from aevae_core.jobs import run_eval, runner
+from aevae_core.store.runs import RunStore
 
 
 def _run(store: RunStore, **changes) -> str:
@@ -59,7 +60,7 @@ def test_the_worker_stores_the_pages_metrics_before_the_run_reads_completed(
     x, y, factors, _, _ = analysis.load_split(config, "val", 1000)
     xt, yt, _, _, _ = analysis.load_split(config, "train", 2000)
     expected = metrics.run_metrics(model, config, x, y, factors, xt, yt)
-    from aevae_core.lesson_checks import MAX_TRAIN_IMAGES, prior_sample_distance
+    from aevae_core.lessons.checks import MAX_TRAIN_IMAGES, prior_sample_distance
 
     x_prior = analysis.load_split(config, "train", MAX_TRAIN_IMAGES)[0]
     expected["prior_distance"] = prior_sample_distance(model, x_prior)

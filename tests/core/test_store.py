@@ -1,4 +1,4 @@
-"""Tests for aevae_core.store: runs, statuses, metrics, snapshots, atomic files, pids."""
+"""Tests for aevae_core.store.runs: runs, statuses, metrics, snapshots, atomic files, pids."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from aevae_core.checkpoint import load_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.jobs import pid_alive
-from aevae_core.run_files import atomic_write_bytes
-from aevae_core.store import (
+from aevae_core.jobs.processes import pid_alive
+from aevae_core.model.checkpoint import load_checkpoint
+from aevae_core.store.run_files import atomic_write_bytes
+from aevae_core.store.runs import (
     FINAL,
     RunNotFound,
     RunStore,
@@ -363,7 +363,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from aevae_core.run_files import atomic_write_bytes
+    from aevae_core.store.run_files import atomic_write_bytes
     path = Path(sys.argv[1])
     print("ready", flush=True)
     version = 0
@@ -397,8 +397,8 @@ def test_a_kill_at_any_moment_leaves_the_file_whole(tmp_path, delay):
 
 
 def test_checkpoints_load_with_weights_only(tmp_path):
-    from aevae_core.checkpoint import model_from_checkpoint, save_checkpoint
-    from aevae_core.models import build_model
+    from aevae_core.model.checkpoint import model_from_checkpoint, save_checkpoint
+    from aevae_core.model.networks import build_model
 
     model = build_model(CONFIG, (1, 8, 8))
     optimizer = torch.optim.Adam(model.parameters())

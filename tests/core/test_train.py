@@ -1,4 +1,4 @@
-"""Tests for aevae_core.train: steps, evaluation, fit, the divergence guard, stop, resume."""
+"""Tests for aevae_core.engine.fit: steps, evaluation, fit, the divergence guard, stop, resume."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ import threading
 import pytest
 import torch
 
-from aevae_core import runner
-from aevae_core import train as train_module
-from aevae_core.checkpoint import load_checkpoint
 from aevae_core.config import TrainConfig
-from aevae_core.losses import loss_terms
-from aevae_core.models import build_model
-from aevae_core.store import RunStore
-from aevae_core.train import (
+from aevae_core.engine import fit as train_module
+from aevae_core.engine.fit import (
     Callbacks,
     autocast_dtype,
     beta_at,
@@ -26,6 +21,11 @@ from aevae_core.train import (
     fit,
     make_optimizer,
 )
+from aevae_core.jobs import runner
+from aevae_core.model.checkpoint import load_checkpoint
+from aevae_core.model.losses import loss_terms
+from aevae_core.model.networks import build_model
+from aevae_core.store.runs import RunStore
 
 TIMING_KEYS = {"epoch_time_s", "time"}
 
@@ -413,7 +413,7 @@ def test_weight_decay_changes_the_update(digits_data) -> None:
 
 
 def test_mnist_one_epoch(shared_data_dir) -> None:
-    from aevae_core.data import load_dataset
+    from aevae_core.data.datasets import load_dataset
 
     data = load_dataset("mnist", data_dir=shared_data_dir, seed=0, max_samples=2000)
     assert data.shape == (1, 28, 28) and len(data.train_x) + len(data.val_x) == 2000

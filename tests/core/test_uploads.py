@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from aevae_core import uploads
-from aevae_core.data import DatasetError, load_dataset
-from aevae_core.uploads import UploadError, save_upload
-from aevae_core.user_images import load_images
+from aevae_core.data.datasets import load_dataset
+from aevae_core.data.registry import DatasetError
+from aevae_core.data.user_images import load_images
+from aevae_core.store import uploads
+from aevae_core.store.uploads import UploadError, save_upload
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -167,7 +168,7 @@ def test_a_bad_size_limit_setting_falls_back_to_the_default(monkeypatch, value) 
 
 
 def test_an_unexpected_loader_error_becomes_an_upload_error(tmp_path, monkeypatch) -> None:
-    import aevae_core.user_images as user_images
+    import aevae_core.data.user_images as user_images
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

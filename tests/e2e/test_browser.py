@@ -20,7 +20,7 @@ from e2e_helpers import (
     wait_until_idle,
 )
 
-from aevae_core.store import RunStore
+from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from aevae_core.charts import rate_distortion, roc_figure
+from aevae_core.plots.charts import rate_distortion, roc_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -21,8 +21,8 @@ from e2e_helpers import (
     wait_until_idle,
 )
 
-from aevae_core.classroom import NOT_YOURS, START_INTERVAL_S
-from aevae_core.store import RunStore
+from aevae_core.jobs.classroom import NOT_YOURS, START_INTERVAL_S
+from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

@@ -16,8 +16,8 @@ from e2e_helpers import SCREENSHOTS, Server, assert_no_exception, wait_until_idl
 from PIL import Image
 from test_latent_browser import ISOLATED_DOT_JS, SCATTER
 
-from aevae_core import analysis
-from aevae_core.store import RunStore
+from aevae_core.explore import analysis
+from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -23,7 +23,7 @@ from e2e_helpers import Server, assert_no_exception, wait_until_idle
 from PIL import Image
 from playwright.sync_api import expect
 
-from aevae_core.store import RunStore
+from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

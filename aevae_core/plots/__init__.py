@@ -1,0 +1,1 @@
+"""Plotly figures and image mosaics: pure functions, arrays and metric rows in."""
