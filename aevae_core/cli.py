@@ -178,47 +178,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         bad_value(exc.field, exc.message)
 
 
-def check_buildable(config: TrainConfig) -> None:
-    """Refuse, before a run exists, a network that cannot be built for the dataset's images."""
-    from aevae_core.data.registry import DATASET_INFO
-    from aevae_core.model.shapes import check_architecture
+def admit(config: TrainConfig) -> None:
+    """Refuse, before a run exists, what could only fail later (jobs/admission.py: the same
+    check as the app's): one line naming the flag, exit code 2."""
+    from aevae_core.jobs.admission import check
 
-    shape = DATASET_INFO.get(config.dataset, {}).get("shape")
-    if shape is None:  # the user's own images: checked when they are loaded
-        return
     try:
-        check_architecture(config, tuple(shape))
+        check(config)
     except ConfigError as exc:
-        bad_value(exc.field, exc.message)
-
-
-def check_runnable(config: TrainConfig) -> None:
-    """Refuse, before a run exists, what could only fail later: a missing file of the user's
-    own images, a device this machine lacks, a run too big for the free memory."""
-    if config.dataset == "custom" and not os.path.exists(config.data_path or ""):
-        bad_value(
-            "data_path",
-            f"{show(config.data_path)} does not exist; allowed: a folder of PNG/JPEG images or "
-            "an .npz file",
-        )
-    from aevae_core.engine.fit import resolve_device
-    from aevae_core.engine.preflight import check_memory
-
-    try:
-        resolve_device(config.device)
-    except ValueError:
-        bad_value("device", f"{config.device!r} needs a CUDA GPU and none is available; "
-                  "allowed here: auto or cpu")  # fmt: skip
-    try:
-        check_memory(config)
-    except ConfigError as exc:  # ResourceError: names the setting to reduce and the estimate
         bad_value(exc.field, exc.message)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    check_buildable(config)
-    check_runnable(config)
+    admit(config)
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
     store = open_store(args)

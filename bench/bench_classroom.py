@@ -82,7 +82,8 @@ from e2e_helpers import (  # noqa: E402
 )
 
 from aevae_core.jobs.classroom import START_INTERVAL_S  # noqa: E402
-from aevae_core.store.runs import ACTIVE, RunStore  # noqa: E402
+from aevae_core.store.record import ACTIVE  # noqa: E402
+from aevae_core.store.runs import RunStore  # noqa: E402
 
 RENDER_P95_TARGET_S = 1.0
 SESSIONS = 30
@@ -1126,7 +1127,7 @@ def run_scenario(
     """The AppTest scenario (see the module's docstring); returns what it measured."""
     import streamlit as st
 
-    from pages.ui.common import _preload
+    from pages.ui.preload import _preload
 
     # A class meets a server that has been up a while: its warm-up (imports, the first
     # pre-flight's tracing), which a real server runs a few seconds after it starts, is done.

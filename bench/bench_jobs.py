@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aevae_core.config import TrainConfig  # noqa: E402
 from aevae_core.jobs.manager import JobManager
 from aevae_core.jobs.processes import cpu_count
-from aevae_core.store.runs import FINAL, RunStore  # noqa: E402
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunStore
 
 LATENCY_TARGET_S = 1.5
 CANCEL_TARGET_S = 2.0

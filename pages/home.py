@@ -5,7 +5,8 @@ import streamlit as st
 from aevae_core.config import ConfigError
 from aevae_core.lessons.experiments import QUICK_START
 from pages.ui.classroom import owner
-from pages.ui.common import manager, select_run, start_preload
+from pages.ui.common import manager, select_run
+from pages.ui.preload import start_preload
 
 st.title("Autoencoders, hands on")
 st.markdown(

@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from aevae_core.store.runs import ACTIVE, NAME_MAX, STATUSES
+from aevae_core.store.record import ACTIVE, STATUSES
+from aevae_core.store.runs import NAME_MAX
 from pages.ui.class_view import class_view, pin_toggle
 from pages.ui.classroom import control, is_teacher, owner_label, refusal
 from pages.ui.common import (

@@ -5,10 +5,9 @@ import time
 import streamlit as st
 import streamlit.components.v1 as components
 
-from aevae_core.config import ConfigError, TrainConfig, validate
-from aevae_core.engine.fit import resolve_device
-from aevae_core.engine.preflight import check_memory
-from aevae_core.store.runs import ACTIVE
+from aevae_core.config import ConfigError, TrainConfig
+from aevae_core.jobs import admission
+from aevae_core.store.record import ACTIVE
 from pages.ui.classroom import owner
 from pages.ui.common import get_run, manager, select_run, selected_run_id
 from pages.ui.train_form import config_form, dataset_preview
@@ -17,12 +16,10 @@ from pages.ui.train_live import live_panel
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=30)
 def check(config_json: str) -> tuple[str, str] | None:
-    """aevae_core's validation, device and memory pre-flight, explained before Start."""
+    """The admission check every path runs (jobs/admission.py), explained before Start."""
     try:
-        config = validate(TrainConfig.from_json(config_json))
-        resolve_device(config.device)
-        check_memory(config)
-    except ConfigError as exc:  # resolve_device's too: cuda asked for, no GPU here
+        admission.check(TrainConfig.from_json(config_json))
+    except ConfigError as exc:
         return exc.field, exc.message
     return None
 

@@ -1,6 +1,5 @@
 """The latent space over training as an animated GIF: each epoch's projected codes drawn as
-coloured dots with PIL on fixed axes (no kaleido or browser needed). Re-exported by
-``aevae_core.explore.projection``.
+coloured dots with PIL on fixed axes (no kaleido or browser needed).
 
     proj = projection_for_run(store, run_id, "pca")
     frames = [proj.transform(store.read_snapshot(run_id, e)["codes"]) for e in epochs]

@@ -32,7 +32,7 @@ from aevae_core.store.runs import RunStore
 log = logging.getLogger(__name__)
 
 METHODS = ("pca", "umap", "tsne", "raw")
-METHOD_TITLES = {"raw": "raw axes", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 _TRANSFORM_CACHE_SIZE = 64
 _RUN_CACHE_SIZE = 32
 

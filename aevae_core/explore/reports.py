@@ -1,6 +1,6 @@
 """Reports behind the Reconstructions page: anomaly detection by reconstruction error,
 compression (code bytes vs the image's information in bytes), and turning a drawn or
-uploaded picture into model input. Pure numpy; re-exported by ``aevae_core.explore.analysis``.
+uploaded picture into model input. Pure numpy.
 
     report = anomaly_report(errors_val, errors_ood, threshold)
     report["roc_auc"], report["precision"], report["recall"]
@@ -168,12 +168,6 @@ def _center_ink(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def worst_indices(errors: np.ndarray, n: int | None = None) -> np.ndarray:
-    """Indices of the images by decreasing error (the worst reconstructions first)."""
-    order = np.argsort(-np.asarray(errors, np.float64), kind="stable")
-    return order if n is None else order[:n]
-
-
 def corrupt_images(x: np.ndarray, noise: float, noise_type: str, seed: int = 0) -> np.ndarray:
     """Gaussian noise of std ``noise`` clamped to [0, 1], or masking: each pixel set to 0 with
     probability ``noise``. The same as training's corruption, but deterministic by ``seed``."""
@@ -187,51 +181,3 @@ def corrupt_images(x: np.ndarray, noise: float, noise_type: str, seed: int = 0) 
         return x * (rng.random(x.shape, dtype=np.float32) >= noise)
     noisy = x + np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
     return np.clip(noisy, 0.0, 1.0)
-
-
-OOD_KINDS = ("gaussian noise", "masked pixels", "uniform noise", "upside down", "other dataset")
-
-
-def resize_images(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Images (N, C, H, W) -> (N, *shape): channels averaged or repeated, antialiased resize."""
-    import torch
-    import torch.nn.functional as F
-
-    c, h, w = shape
-    t = torch.from_numpy(np.array(x, dtype=np.float32, copy=True))
-    if t.shape[1] != c:
-        t = t.mean(1, keepdim=True).expand(-1, c, -1, -1) if c in (1, 3) else t[:, :c]
-    if tuple(t.shape[2:]) != (h, w):
-        t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return np.ascontiguousarray(t.clamp(0, 1).numpy())
-
-
-def out_of_distribution(
-    x_val: np.ndarray,
-    kind: str,
-    *,
-    strength: float = 0.5,
-    other: np.ndarray | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """Out-of-distribution images for the anomaly view, shaped like ``x_val``.
-
-    ``gaussian noise`` / ``masked pixels``: the validation images corrupted with
-    ``strength`` (std / drop probability); ``uniform noise``: pure noise images;
-    ``upside down``: the validation images flipped vertically (same pixels, unseen layout);
-    ``other dataset``: ``other`` (e.g. Fashion-MNIST for an MNIST model) resized to fit.
-    """
-    x_val = np.asarray(x_val, np.float32)
-    if kind == "gaussian noise":
-        return corrupt_images(x_val, strength, "gaussian", seed)
-    if kind == "masked pixels":
-        return corrupt_images(x_val, strength, "mask", seed)
-    if kind == "uniform noise":
-        return np.random.default_rng(seed).random(x_val.shape, dtype=np.float32)
-    if kind == "upside down":
-        return np.ascontiguousarray(x_val[:, :, ::-1, :])
-    if kind == "other dataset":
-        if other is None:
-            raise ValueError("kind 'other dataset' needs the other dataset's images")
-        return resize_images(other, x_val.shape[1:])
-    raise ValueError(f"kind must be one of {', '.join(OOD_KINDS)}, got {kind!r}")

@@ -3,7 +3,7 @@
 ``warm_up()`` at server start runs a tiny fit and transform in a daemon thread; ``is_warm``
 tells a page whether a method is ready. ``ensure_numba_cache`` points numba's on-disk cache
 at a writable folder so functions that umap/pynndescent mark ``cache=True`` are compiled once
-per machine rather than once per process. Re-exported by ``aevae_core.explore.projection``.
+per machine rather than once per process.
 """
 
 from __future__ import annotations

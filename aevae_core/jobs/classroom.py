@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from aevae_core.config import ConfigError
+from aevae_core.store.record import Run
+from aevae_core.store.runs import QUOTA_SETTING
 
 LOCAL_OWNER = "local"
 CLI_OWNER = "cli"
@@ -43,22 +45,8 @@ LESSONS_OWNER = "lessons"
 TRUSTED_OWNERS = (LOCAL_OWNER, CLI_OWNER, LESSONS_OWNER)  # no quota, no rate limit
 DEFAULT_MAX_ACTIVE = 3
 START_INTERVAL_S = 2.0
-QUOTA_SETTING = "AEVAE_MAX_ACTIVE_PER_OWNER"
 SECRET_FILE = ".owner_secret"
 NOT_YOURS = "Another student's run: only its owner or the teacher can stop, resume or delete it."
-
-
-class QuotaExceeded(ConfigError):
-    """A start refused: the owner already has the most active runs one owner may have."""
-
-    def __init__(self, active: int, limit: int, wanted: int = 1) -> None:
-        asks = f"this starts {wanted} runs and " if wanted > 1 else ""
-        super().__init__(
-            QUOTA_SETTING,
-            f"{asks}you already have {active} runs queued or running; one student may have "
-            f"at most {limit} at once. Wait for one to end, or stop one, then start again",
-        )
-        self.active, self.limit, self.wanted = active, limit, wanted
 
 
 class StartedTooSoon(ConfigError):
@@ -142,7 +130,7 @@ def owner_from_token(token: str, secret: bytes) -> str | None:
     return "s-" + hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def control_refusal(run: dict[str, Any], owner: str | None, teacher: bool = False) -> str | None:
+def control_refusal(run: Run, owner: str | None, teacher: bool = False) -> str | None:
     """Why ``owner`` may not stop, resume or delete ``run``; None when they may."""
     if teacher or owner is None or run.get("owner", LOCAL_OWNER) == owner:
         return None

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aevae_core.jobs.classroom import fair_order
-from aevae_core.store.runs import ACTIVE, RunStore
+from aevae_core.store.record import ACTIVE, Run
+from aevae_core.store.runs import RunStore
 
 MAX_AGE_S = 0.25  # half the live panel's refresh interval
 # A run's rows nobody asked for in this long are dropped (read in full when asked again):
@@ -39,14 +40,14 @@ class LiveView:
         self.store = store
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._runs: list[dict[str, Any]] = []
+        self._runs: list[Run] = []
         self._read_at = -float("inf")
         self._writes = -1  # the store's write count at the last read
         self._metrics: dict[tuple[str, str], _Held] = {}  # (run id, kind) -> its rows
         self.reads = 0  # store queries made (the bench and the tests count them)
 
     # -- runs ----------------------------------------------------------------------------
-    def runs(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def runs(self, statuses: tuple[str, ...] | None = None) -> list[Run]:
         """All runs (pinned first, then newest), or those with one of ``statuses``."""
         with self._lock:
             writes = self.store.writes
@@ -74,7 +75,7 @@ class LiveView:
         return order.index(run_id) + 1
 
     # -- metrics -------------------------------------------------------------------------
-    def metrics(self, run: dict[str, Any], kind: str = "epoch") -> list[dict]:
+    def metrics(self, run: Run, kind: str = "epoch") -> list[dict]:
         """The metric rows of ``kind`` ("epoch" or "step") of ``run`` (its row, as the
         caller just read it), oldest first.
 

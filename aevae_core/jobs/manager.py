@@ -50,7 +50,8 @@ from aevae_core.jobs.processes import (
     default_max_workers,
     interrupt_orphans,
 )
-from aevae_core.store.runs import FINAL, RunNotFound, RunStore
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import QuotaExceeded, RunNotFound, RunStore
 
 __all__ = ["JobManager"]
 
@@ -135,7 +136,7 @@ class JobManager:
         if classroom.is_limited(owner):
             limit, active = classroom.max_active_per_owner(), self.store.active_count(owner)
             if active + len(configs) > limit:
-                raise classroom.QuotaExceeded(active, limit, wanted=len(configs))
+                raise QuotaExceeded(active, limit, wanted=len(configs))
         return [self.submit(c, group_id=group_id, owner=owner) for c in configs]
 
     def _check_rate(self, owner: str, group_id: str | None) -> None:

@@ -34,10 +34,10 @@ from aevae_core.data.datasets import Dataset, load_dataset
 from aevae_core.data.registry import DatasetError
 from aevae_core.engine.failures import failure_reason, is_out_of_memory, release_gpu_memory
 from aevae_core.engine.fit import Callbacks, FitResult, fit
+from aevae_core.files import atomic_write_bytes
 from aevae_core.jobs.run_eval import store_run_metrics
 from aevae_core.model.checkpoint import load_checkpoint, save_checkpoint
 from aevae_core.model.networks import Autoencoder
-from aevae_core.store.run_files import atomic_write_bytes
 from aevae_core.store.runs import CANCEL_INTERRUPT, CANCEL_STOP, RunStore
 from aevae_core.store.snapshots import make_snapshot
 

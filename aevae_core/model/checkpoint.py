@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from aevae_core.config import TrainConfig
+from aevae_core.files import atomic_write_bytes
 from aevae_core.model.losses import LEGACY_SIGMA
 from aevae_core.model.networks import Autoencoder, build_model
-from aevae_core.store.run_files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,6 @@ from aevae_core.model.shapes import check_architecture
 # Bounds on log sigma^2: exp(-12) ~ 6e-6 and exp(8) ~ 3e3. Keeps exp() and the KL finite
 # when the encoder briefly outputs extreme values early in training.
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
-# ReLUs run in place: each follows a Linear or a convolution whose backward does not need its
-# output, so this saves one activation-sized allocation and memory pass per layer and step.
 
 
 @dataclass
@@ -34,6 +32,8 @@ class AEOutput:
     logvar: torch.Tensor | None  # (N, D) for a VAE, None for an AE
 
 
+# ReLUs run in place: each follows a Linear or a convolution whose backward does not need its
+# output, so this saves one activation-sized allocation and memory pass per layer and step.
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

@@ -1,7 +1,7 @@
 """Plotly charts of numbers (KL per dimension, error histograms, ROC, rate-distortion, curves
 of several runs) and the colours shared by every latent-space figure and the evolution GIF.
 
-Pure functions from arrays to ``go.Figure``; re-exported by ``aevae_core.plots.figures``.
+Pure functions from arrays to ``go.Figure``, like ``figures.py``.
 """
 
 from __future__ import annotations

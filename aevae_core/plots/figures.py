@@ -2,8 +2,7 @@
 
 Nothing here reads files or runs a model; pages pass in what the store or the analysis
 functions returned, which keeps every figure testable without Streamlit. Charts of numbers
-(KL bars, error histograms, ROC, rate-distortion, overlaid curves) live in ``charts.py`` and
-are re-exported here, so pages import every figure from this module.
+(KL bars, error histograms, ROC, rate-distortion, overlaid curves) live in ``charts.py``.
 """
 
 from __future__ import annotations

@@ -1,37 +1,18 @@
 """A run's files: checkpoints, per-epoch snapshots and stored metrics, written atomically.
 
 ``RunFiles`` is the file half of ``store.RunStore`` (which inherits it); it needs only
-``run_dir(run_id)``. ``atomic_write_bytes`` is how every file of the store is written.
+``run_dir(run_id)``. Every file is written with ``files.atomic_write_bytes``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+from aevae_core.files import atomic_write_bytes
 
 
 class RunFiles:

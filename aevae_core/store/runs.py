@@ -26,15 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aevae_core.store.run_files import RunFiles, atomic_write_bytes
+from aevae_core.config import ConfigError
+from aevae_core.files import atomic_write_bytes
+from aevae_core.store.record import ACTIVE, STATUSES, Run
+from aevae_core.store.run_files import RunFiles
 from aevae_core.store.schema import RUN_COLUMNS, create_or_migrate
 from aevae_core.store.sqlite_db import SqliteDB
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "completed", "stopped", "failed", "diverged", "interrupted")
-ACTIVE = ("queued", "running")
-FINAL = tuple(s for s in STATUSES if s not in ACTIVE)
+QUOTA_SETTING = "AEVAE_MAX_ACTIVE_PER_OWNER"  # the quota's setting (jobs/classroom.py)
 CANCEL_STOP, CANCEL_INTERRUPT = 1, 2  # values of runs.cancel_requested
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -72,6 +73,19 @@ def process_birth(pid: int | None) -> int | None:
         return None
 
 
+class QuotaExceeded(ConfigError):
+    """A start refused: the owner already has the most active runs one owner may have."""
+
+    def __init__(self, active: int, limit: int, wanted: int = 1) -> None:
+        asks = f"this starts {wanted} runs and " if wanted > 1 else ""
+        super().__init__(
+            QUOTA_SETTING,
+            f"{asks}you already have {active} runs queued or running; one student may have "
+            f"at most {limit} at once. Wait for one to end, or stop one, then start again",
+        )
+        self.active, self.limit, self.wanted = active, limit, wanted
+
+
 class RunStore(RunFiles, SqliteDB):
     """Thread-safe handle on one runs directory; cheap to create, one connection per thread."""
 
@@ -95,7 +109,7 @@ class RunStore(RunFiles, SqliteDB):
 
         ``status="running"`` is for a foreground run owned by the calling process.
         ``owner`` (see classroom.py) is recorded; with ``max_active`` the insert is refused
-        (classroom.QuotaExceeded) when that owner already has as many runs queued or running,
+        (``QuotaExceeded``) when that owner already has as many runs queued or running,
         checked in the same transaction, so two quick clicks cannot both pass.
         """
         if status not in ACTIVE:
@@ -121,8 +135,6 @@ class RunStore(RunFiles, SqliteDB):
                 if max_active is not None:
                     active = self._active_of(db, owner)
                     if active >= max_active:
-                        from aevae_core.jobs.classroom import QuotaExceeded
-
                         raise QuotaExceeded(active, max_active)
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
                 db.execute(
@@ -146,20 +158,20 @@ class RunStore(RunFiles, SqliteDB):
             raise RunNotFound(f"{run_id!r} is not a run id")
         return self.root / run_id
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> Run:
         rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id {run_id!r}")
-        return dict(rows[0])
+        return Run(**rows[0])
 
-    def list_runs(self, *, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def list_runs(self, *, statuses: tuple[str, ...] | None = None) -> list[Run]:
         sql = f"SELECT {RUN_COLUMNS} FROM runs"
         args: tuple = ()
         if statuses:
             sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = tuple(statuses)
         # Pinned runs (a teacher's examples) first, then the newest.
-        return [dict(r) for r in self._query(sql + " ORDER BY pinned DESC, seq DESC", args)]
+        return [Run(**r) for r in self._query(sql + " ORDER BY pinned DESC, seq DESC", args)]
 
     @staticmethod
     def _active_of(db: sqlite3.Connection, owner: str) -> int:
@@ -195,10 +207,10 @@ class RunStore(RunFiles, SqliteDB):
                 return name
         raise RunNotFound(f"no run with id {run_id!r}")
 
-    def queued(self) -> list[dict[str, Any]]:
+    def queued(self) -> list[Run]:
         """Queued runs, first in first out."""
         rows = self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE status='queued' ORDER BY seq")
-        return [dict(r) for r in rows]
+        return [Run(**r) for r in rows]
 
     def claim(self, run_id: str, pid: int, host: str) -> bool:
         """queued -> running, atomically; False when another process got it first.

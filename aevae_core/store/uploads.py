@@ -24,7 +24,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from aevae_core.store.run_files import atomic_write_bytes
+from aevae_core.files import atomic_write_bytes
 from aevae_core.store.runs import default_runs_dir
 
 log = logging.getLogger(__name__)

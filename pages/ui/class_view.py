@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from aevae_core.store.record import Run
 from pages.ui.classroom import owner_label
 from pages.ui.common import ago, manager, store
 
 
-def class_view(runs: list[dict[str, Any]]) -> None:
+def class_view(runs: list[Run]) -> None:
     """The whole class at a glance (teacher mode only; the page checks)."""
     with st.container(border=True):
         st.subheader("Class view")
@@ -66,7 +65,7 @@ def class_view(runs: list[dict[str, Any]]) -> None:
             st.rerun()
 
 
-def pin_toggle(run: dict[str, Any]) -> None:
+def pin_toggle(run: Run) -> None:
     """Pin or unpin the selected run as an example (teacher mode only)."""
     pinned = st.toggle(
         "Pin as an example: every student sees it first",

@@ -22,6 +22,7 @@ from typing import Any
 import streamlit as st
 
 from aevae_core.jobs import classroom
+from aevae_core.store.record import Run
 from pages.ui.common import store
 
 COOKIE = "aevae_owner"
@@ -86,7 +87,7 @@ def is_teacher() -> bool:
     return bool(st.session_state.get(TEACHER_KEY)) and teacher_password() is not None
 
 
-def refusal(run: dict[str, Any]) -> str | None:
+def refusal(run: Run) -> str | None:
     """Why this session may not stop, resume or delete ``run``; None when it may."""
     if is_teacher():
         return None
@@ -95,7 +96,7 @@ def refusal(run: dict[str, Any]) -> str | None:
     return classroom.control_refusal(run, owner())
 
 
-def control(run: dict[str, Any]) -> dict[str, Any]:
+def control(run: Run) -> dict[str, Any]:
     """Keyword arguments for manager().cancel/resume/delete: the core checks them again."""
     return {"by": owner(), "teacher": refusal(run) is None}
 

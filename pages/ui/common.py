@@ -18,13 +18,9 @@ import streamlit as st
 from aevae_core.engine.devices import device_summary
 from aevae_core.jobs.live_view import LiveView
 from aevae_core.jobs.manager import JobManager
+from aevae_core.store.record import Run
 from aevae_core.store.runs import RunNotFound, RunStore, is_run_id
-from pages.ui.preload import (  # noqa: F401  (re-exported: home.py, bench_classroom.py)
-    PRELOAD_DELAY_S,
-    _preload,
-    limit_torch_threads,
-    start_preload,
-)
+from pages.ui.preload import PRELOAD_DELAY_S, limit_torch_threads, start_preload
 
 
 def _use_app_navigation() -> None:
@@ -85,7 +81,7 @@ def view() -> LiveView:
     return LiveView(store())
 
 
-def get_run(run_id: str | None) -> dict[str, Any] | None:
+def get_run(run_id: str | None) -> Run | None:
     """The run's row as the store has it now (one indexed read: statuses are never stale)."""
     if not is_run_id(run_id):
         return None
@@ -110,14 +106,14 @@ def select_run(run_id: str) -> None:
     st.query_params["run"] = run_id
 
 
-def model_label(run: dict[str, Any]) -> str:
+def model_label(run: Run) -> str:
     """AE, VAE, or "β-VAE β=4" for a VAE whose β is not 1."""
     if run["model"] == "vae" and run["beta"] != 1:
         return f"β-VAE β={run['beta']:g}"
     return run["model"].upper()
 
 
-def run_label(run: dict[str, Any], *, icon: bool = True) -> str:
+def run_label(run: Run, *, icon: bool = True) -> str:
     """The run's name (when it has one), model, code size, data and ID, after its status
     icon; with ``icon=False`` (plain-text places like a selectbox) an unfinished status is
     said in words instead."""

@@ -5,14 +5,13 @@ into a look-alike cloud."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import streamlit as st
 
 from aevae_core.explore import analysis
 from aevae_core.explore.evolution import axis_ranges
 from aevae_core.plots.figures import latent_scatter
+from aevae_core.store.record import Run
 from pages.ui.common import store
 from pages.ui.compare_parts import projected_codes
 from pages.ui.explore import epoch_record
@@ -21,7 +20,7 @@ from pages.ui.latent_parts import METHOD_TITLES, axis_titles
 SHARED_SCALE = ("raw", "pca")  # axes in the codes' own units; UMAP / t-SNE have none
 
 
-def collapse_warnings(runs: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+def collapse_warnings(runs: list[Run], names: dict[str, str]) -> list[str]:
     """One st.warning per run whose posterior collapsed (analysis.posterior_collapsed, the
     same test and text as the run's own pages); returns the names of those runs."""
     collapsed = []
@@ -43,7 +42,7 @@ def code_spread(run_id: str, epoch: int) -> float:
     return float(np.std(np.asarray(snap["codes"], np.float64)))
 
 
-def latent_row(runs: list[dict[str, Any]], names: dict[str, str], method: str) -> None:
+def latent_row(runs: list[Run], names: dict[str, str], method: str) -> None:
     """One scatter per run, side by side; shared axes for raw codes and PCA."""
     projected = [projected_codes(r["id"], r["last_epoch"], method) for r in runs]
     shared = method in SHARED_SCALE

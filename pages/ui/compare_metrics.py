@@ -14,6 +14,7 @@ import streamlit as st
 
 from aevae_core.explore.metrics import comparison_rows
 from aevae_core.jobs.run_eval import MetricsInBackground
+from aevae_core.store.record import Run
 from pages.ui.common import store
 
 POLL_S = 1.0
@@ -25,13 +26,13 @@ def background(root: str) -> MetricsInBackground:
     return MetricsInBackground(store())
 
 
-def _worker_computes(run: dict[str, Any]) -> bool:
+def _worker_computes(run: Run) -> bool:
     """A live run on its last epoch: its worker is computing the metrics before it reads
     "completed" (runner.final_metrics); computing them here too would do the work twice."""
     return run["status"] == "running" and run["last_epoch"] >= run["epochs"]
 
 
-def collect(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+def collect(runs: list[Run]) -> dict[str, dict[str, Any] | None]:
     """Run id -> its stored metrics at its last epoch, or None while they are computed."""
     computer = background(str(store().root))
     return {
@@ -39,7 +40,7 @@ def collect(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
     }
 
 
-def _pending_note(runs: list[dict[str, Any]], names: dict[str, str]) -> None:
+def _pending_note(runs: list[Run], names: dict[str, str]) -> None:
     """One line naming the runs whose metrics are still computed; re-runs the page when
     they are stored (or their computation failed)."""
     computer = background(str(store().root))
@@ -69,7 +70,7 @@ def _pending_note(runs: list[dict[str, Any]], names: dict[str, str]) -> None:
     poll()
 
 
-def metrics_section(runs: list[dict[str, Any]], names: dict[str, str]) -> dict[str, dict[str, Any]]:
+def metrics_section(runs: list[Run], names: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The table (runs with metrics), its captions and the note for the others; returns
     run name -> metrics for the runs that have them."""
     found = collect(runs)
@@ -107,7 +108,7 @@ def metrics_section(runs: list[dict[str, Any]], names: dict[str, str]) -> dict[s
     return metrics
 
 
-def prior_distances(runs: list[dict[str, Any]], names: dict[str, str], metrics: dict) -> str:
+def prior_distances(runs: list[Run], names: dict[str, str], metrics: dict) -> str:
     """ "AE 2.31; VAE 1.87": each run's stored prior-sample distance ("…" while computed)."""
     return "; ".join(
         f"{names[r['id']]} "

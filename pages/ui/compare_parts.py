@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -13,16 +12,16 @@ from aevae_core.config import OPTIMIZER_TITLES, ConfigError, TrainConfig, parse_
 from aevae_core.data.registry import BUILTIN
 from aevae_core.explore import analysis, projection
 from aevae_core.lessons.experiments import pair_configs
-from aevae_core.store.runs import ACTIVE
+from aevae_core.store.record import ACTIVE, Run
 from pages.ui.classroom import owner
 from pages.ui.common import manager, run_label, store
 
 
-def _optimizer(run: dict[str, Any]) -> str:
+def _optimizer(run: Run) -> str:
     return json.loads(run["config"]).get("optimizer", "adam")
 
 
-def short_name(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+def short_name(run: Run, runs: list[Run]) -> str:
     name = run["model"].upper()
     if run["model"] == "vae" and run["beta"] != 1:
         name = f"β-VAE β={run['beta']:g}"
@@ -41,7 +40,7 @@ def short_name(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return name if len(same) == 1 else f"{name} ({run['id'][-6:]})"
 
 
-def choose_runs() -> list[dict[str, Any]]:
+def choose_runs() -> list[Run]:
     """2–4 runs: those listed in the URL (?runs=id1,id2, a shareable comparison), else the
     group in the URL (?group=…, set by the pair action or a lesson), else the two latest
     completed runs."""
@@ -67,7 +66,7 @@ def choose_runs() -> list[dict[str, Any]]:
     return [by_id[i] for i in chosen]
 
 
-def wait_for(runs: list[dict[str, Any]]) -> None:
+def wait_for(runs: list[Run]) -> None:
     """While some of the runs still train, list their progress and refresh until done."""
     if not any(r["status"] in ACTIVE for r in runs):
         return

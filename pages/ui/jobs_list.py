@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from aevae_core.jobs.live_view import LiveView
-from aevae_core.store.runs import ACTIVE
+from aevae_core.store.record import ACTIVE, Run
 from pages.ui.classroom import is_teacher, owner
 from pages.ui.common import STATUS_ICONS, model_label
 
@@ -40,7 +40,7 @@ def refresh_interval(view: LiveView) -> float | None:
     return OTHERS_REFRESH_S if others else None
 
 
-def epoch_label(run: dict[str, Any]) -> str:
+def epoch_label(run: Run) -> str:
     """'epoch e/E': the epoch in progress while running, else the epochs completed."""
     epoch = run["last_epoch"]
     if run["status"] == "running":

@@ -7,10 +7,9 @@ import streamlit as st
 
 from aevae_core.explore import projection, warmup
 from aevae_core.explore.evolution import axis_ranges, evolution_gif
+from aevae_core.explore.projection import METHOD_TITLES
 from aevae_core.plots.figures import latent_scatter
 from pages.ui.common import store
-
-METHOD_TITLES = {"raw": "raw axes (z1, z2)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
 
 def axis_titles(method: str) -> tuple[str, str]:

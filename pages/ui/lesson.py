@@ -12,7 +12,8 @@ import streamlit as st
 from aevae_core.config import TrainConfig
 from aevae_core.jobs import classroom
 from aevae_core.lessons.experiments import LESSONS_BY_KEY, Lesson
-from aevae_core.store.runs import ACTIVE, RunStore
+from aevae_core.store.record import ACTIVE
+from aevae_core.store.runs import RunStore
 from pages.ui.common import get_run, manager, run_label, select_run, store
 
 SECTION_LINKS = {  # a lesson's view on a page without tabs: the section's anchor

@@ -12,7 +12,6 @@ changes, one full rerun sets the new interval (or turns the refresh off).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -21,7 +20,7 @@ from aevae_core.config import TrainConfig
 from aevae_core.explore.metrics import likelihood_note
 from aevae_core.model.losses import LEGACY_SIGMA
 from aevae_core.plots.figures import image_grid, loss_curves, loss_description
-from aevae_core.store.runs import ACTIVE
+from aevae_core.store.record import ACTIVE, Run
 from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, store, view
 from pages.ui.jobs_list import epoch_label
@@ -38,7 +37,7 @@ SUGGESTIONS = {
 }
 
 
-def status_message(run: dict[str, Any]) -> None:
+def status_message(run: Run) -> None:
     """The run's status in words, with the reason and a suggestion for every bad ending."""
     status, reason = run["status"], run["reason"]
     if status == "completed":
@@ -72,7 +71,7 @@ def _eta(steps: list[dict], total: int, now: float | None = None) -> str:
     return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
 
 
-def _progress(run: dict, steps: list[dict]) -> None:
+def _progress(run: Run, steps: list[dict]) -> None:
     total = run["total_steps"] or 0
     last_step = steps[-1] if steps else None
     step = max(run["last_step"] or 0, last_step["step"] if last_step else 0)

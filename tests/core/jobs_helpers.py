@@ -12,7 +12,8 @@ from pathlib import Path
 from aevae_core.config import TrainConfig
 from aevae_core.jobs.manager import JobManager
 from aevae_core.jobs.processes import pid_alive
-from aevae_core.store.runs import FINAL, RunStore
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunStore
 
 TIMEOUT = 120.0  # generous: the machine may be shared; nothing here asserts durations
 

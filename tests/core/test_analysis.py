@@ -363,28 +363,3 @@ def test_load_split_matches_training_split(trained_run):
     np.testing.assert_allclose(A.encode(model, x[snap["code_idx"]])[0], snap["codes"], atol=1e-5)
     with pytest.raises(ValueError):
         A.load_split(config, "test")
-
-
-def test_worst_indices():
-    np.testing.assert_array_equal(reports.worst_indices([1.0, 5.0, 3.0]), [1, 2, 0])
-    np.testing.assert_array_equal(reports.worst_indices([1.0, 5.0, 3.0], 1), [1])
-
-
-@pytest.mark.parametrize("kind", reports.OOD_KINDS)
-def test_out_of_distribution_images(images, kind):
-    other = np.random.default_rng(1).random((7, 3, 16, 16)).astype(np.float32)
-    ood = reports.out_of_distribution(images, kind, other=other, strength=0.5)
-    expected = (7, *SHAPE) if kind == "other dataset" else images.shape
-    assert ood.shape == expected and ood.min() >= 0 and ood.max() <= 1
-    assert not np.array_equal(ood[:7], images[:7])
-    np.testing.assert_array_equal(ood, reports.out_of_distribution(images, kind, other=other))
-
-
-def test_out_of_distribution_errors_and_resize(images):
-    with pytest.raises(ValueError):
-        reports.out_of_distribution(images, "other dataset")
-    with pytest.raises(ValueError):
-        reports.out_of_distribution(images, "rotated")
-    gray = reports.resize_images(np.ones((2, 3, 32, 32), np.float32) * 0.5, (1, 8, 8))
-    np.testing.assert_allclose(gray, 0.5, atol=1e-6)
-    assert reports.resize_images(np.zeros((2, 1, 4, 4)), (3, 8, 8)).shape == (2, 3, 8, 8)

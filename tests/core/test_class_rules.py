@@ -14,13 +14,12 @@ from aevae_core.jobs import classroom
 from aevae_core.jobs.classroom import (
     NOT_YOURS,
     NotYourRun,
-    QuotaExceeded,
     StartedTooSoon,
     fair_order,
     owner_from_token,
     password_matches,
 )
-from aevae_core.store.runs import RunStore
+from aevae_core.store.runs import QuotaExceeded, RunStore
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -16,7 +16,8 @@ import pytest
 
 from aevae_core.config import TrainConfig
 from aevae_core.jobs.admission import submit_to_store
-from aevae_core.store.runs import FINAL, RunStore
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunStore
 
 pytestmark = pytest.mark.timeout(300)
 

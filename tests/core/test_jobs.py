@@ -28,7 +28,8 @@ from aevae_core.jobs.manager import JobManager
 from aevae_core.jobs.processes import default_max_workers, pid_alive
 from aevae_core.jobs.runner import execute_run
 from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint
-from aevae_core.store.runs import FINAL, RunStore
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunStore
 
 pytestmark = pytest.mark.timeout(300)
 

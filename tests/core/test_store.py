@@ -17,16 +17,11 @@ import pytest
 import torch
 
 from aevae_core.config import TrainConfig
+from aevae_core.files import atomic_write_bytes
 from aevae_core.jobs.processes import pid_alive
 from aevae_core.model.checkpoint import load_checkpoint
-from aevae_core.store.run_files import atomic_write_bytes
-from aevae_core.store.runs import (
-    FINAL,
-    RunNotFound,
-    RunStore,
-    is_run_id,
-    process_birth,
-)
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunNotFound, RunStore, is_run_id, process_birth
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = TrainConfig(dataset="digits", epochs=3, latent_dim=2)

@@ -1,0 +1,136 @@
+"""The package's shape (issue 15): subpackages in layers that follow the data flow, no import
+cycle at any depth (function-level imports included), no file over its size, one import
+path per name, the core free of streamlit, and the typed run record equal to the table."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from aevae_core.store.record import Run
+from aevae_core.store.schema import RUN_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+CORE = REPO / "aevae_core"
+# Top first: a module may import from its own layer or a layer above it, never below.
+LAYERS = ["files", "data", "config", "presets", "model", "engine", "plots", "store", "explore",
+          "lessons", "jobs", "cli_common", "cli_lessons", "cli", "__main__"]  # fmt: skip
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in CORE.rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every aevae_core module ``name`` imports, at any depth of the file."""
+    found = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target.startswith("aevae_core") and target not in (name, "aevae_core"):
+                found.add(target)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def _layer(module: str) -> int:
+    return LAYERS.index(module.split(".")[1])
+
+
+def test_no_import_cycles_at_any_depth():
+    graph = _graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt) :] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_every_module_imports_only_from_its_layer_or_above():
+    bad = [
+        f"{a} imports {b}"
+        for a, targets in _graph().items()
+        if a != "aevae_core"
+        for b in targets
+        if _layer(b) > _layer(a)
+    ]
+    assert not bad, "a layer imports from one below it:\n" + "\n".join(sorted(bad))
+
+
+def test_the_package_docstring_names_modules_that_exist():
+    import aevae_core
+
+    modules = _modules()
+    doc = aevae_core.__doc__ or ""
+    named = {w.strip(",.()") for w in doc.split() if "." in w.strip(",.()")}
+    packages = {p.name for p in CORE.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    named = {n for n in named if n.split(".")[0] in packages}
+    assert len(named) >= 15
+    missing = [n for n in named if f"aevae_core.{n.split('.')[0]}.{n.split('.')[1]}" not in modules]
+    assert not missing, f"the flow names modules that do not exist: {missing}"
+
+
+def test_file_sizes():
+    too_big = {
+        str(p.relative_to(REPO)): n
+        for p in CORE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    pages = {
+        str(p.relative_to(REPO)): n
+        for p in [*(REPO / "pages").glob("*.py"), REPO / "app.py"]
+        if (n := len(p.read_text().splitlines())) > 150
+    }
+    helpers = {
+        str(p.relative_to(REPO)): n
+        for p in (REPO / "pages" / "ui").glob("*.py")
+        if (n := len(p.read_text().splitlines())) > 200
+    }
+    assert not too_big, f"core files over 400 lines: {too_big}"
+    assert not pages, f"pages over 150 lines: {pages}"
+    assert not helpers, f"page helpers over 200 lines: {helpers}"
+
+
+def test_the_core_never_imports_streamlit_and_has_no_reexport_shims():
+    for path in CORE.rglob("*.py"):
+        text = path.read_text()
+        assert "import streamlit" not in text and "from streamlit" not in text, path
+        assert "re-export" not in text.lower(), f"{path}: one name, one import path"
+
+
+def test_the_run_record_has_the_tables_columns():
+    columns = [c.strip() for c in RUN_COLUMNS.split(",")]
+    assert list(Run.__annotations__) == columns
