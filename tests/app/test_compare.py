@@ -46,7 +46,7 @@ def runs(app_env) -> dict[str, str]:
     with pytest.MonkeyPatch.context() as mp:
         # This module checks the pages, not the server-wide UMAP compilation: keep the CPU
         # for the tests (tests/core/test_projection.py covers the warm-up).
-        mp.setattr(projection, "warm_up", lambda *args, **kwargs: None)
+        mp.setattr(warmup, "warm_up", lambda *args, **kwargs: None)
         yield {
             "ae": _trained(store, "pair", model="ae"),
             "vae": _trained(store, "pair", model="vae"),
@@ -207,7 +207,7 @@ def tsne_warm(monkeypatch: pytest.MonkeyPatch) -> None:
     """t-SNE counts as warmed up (it needs no compilation; only UMAP's numba does), and no
     projection is cached yet, so the next request starts a background fit."""
     real = warmup.warm_state
-    monkeypatch.setattr(projection, "warm_state", lambda m: "warm" if m == "tsne" else real(m))
+    monkeypatch.setattr(warmup, "warm_state", lambda m: "warm" if m == "tsne" else real(m))
     projection.clear_caches()
 
 

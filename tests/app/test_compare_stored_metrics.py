@@ -14,7 +14,7 @@ from app_helpers import by_label, no_exception, open_page, plotly_figures, texts
 from app_helpers import wait_for as poll_until
 
 from aevae_core.config import TrainConfig
-from aevae_core.explore import metrics, projection
+from aevae_core.explore import metrics, warmup
 from aevae_core.jobs import run_eval
 from aevae_core.jobs.runner import execute_run
 from aevae_core.store.runs import RunStore
@@ -35,7 +35,7 @@ def _trained(store: RunStore, **changes: Any) -> str:
 @pytest.fixture(scope="module")
 def four(app_env) -> list[str]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(projection, "warm_up", lambda *args, **kwargs: None)
+        mp.setattr(warmup, "warm_up", lambda *args, **kwargs: None)
         return [
             _trained(app_env.store, model="ae"),
             _trained(app_env.store, model="vae"),

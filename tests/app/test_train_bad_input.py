@@ -144,9 +144,11 @@ def test_a_good_upload_is_accepted(env) -> None:
 
 
 def test_a_run_too_big_for_free_memory(env, monkeypatch) -> None:
-    monkeypatch.setattr(preflight, "free_memory", lambda device: 100 * 2**20)
     before = run_ids(env)
     at = open_page(TRAIN)
+    # Patched after the page opened: the default config's check, cached for 30 s, must not
+    # be the refused one (the tests that follow open the default config).
+    monkeypatch.setattr(preflight, "free_memory", lambda device: 100 * 2**20)
     by_label(at.number_input, "Seed").set_value(424_242).run()  # a config not checked before
     assert_refused(at, {"batch_size", "hidden", "max_samples"}, before, env)
     assert "100 MiB of CPU memory is free" in texts(at.error)
