@@ -93,7 +93,7 @@ if " ".join(name.split()) != run["name"]:  # as set_name stores it
 if is_teacher():
     pin_toggle(run)
 
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1.6, 1.2])  # the per-step label is the longest
 c1.page_link(
     "pages/train.py",
     label="Open in Train",
