@@ -229,10 +229,16 @@ def readme(model: Autoencoder, fmt: str, run_id: str, epoch: int) -> str:
     c, h, w = model.shape
     d, s = model.latent_dim, SUFFIX[fmt]
     enc_out = (
-        f"`mu` and `logvar`, float32 ({d},) each per image: q(z|x) = N(mu, exp(logvar)); "
-        "the app uses mu as the code"
+        f"`mu` and `logvar`, float32 (N, {d}) each: q(z|x) = N(mu, exp(logvar)); the app "
+        "uses mu as the code"
         if model.variational
-        else f"`mu`, float32 ({d},) per image: the code (an AE)"
+        else f"`mu`, float32 (N, {d}): the code (an AE)"
+    )
+    noise = (
+        f"\nThe Gaussian decoder's std (recon mse) is sigma = {model.sigma:.6g}, not an output: "
+        "p(x|z) = N(x_hat, sigma^2 I).\n"
+        if model.sigma is not None
+        else ""
     )
     how = {
         "onnx": "onnxruntime.InferenceSession('encoder.onnx').run(None, {'x': x})",
@@ -246,5 +252,5 @@ def readme(model: Autoencoder, fmt: str, run_id: str, epoch: int) -> str:
         f"* `decoder.{s}`: input `z`, float32 (N, {d}); output `x_hat`, float32 "
         f"(N, {c}, {h}, {w}) in [0, 1] (the sigmoid of the decoder's logits).\n"
         "* `config.json`: the run's settings (`TrainConfig.from_json`).\n\n"
-        f"N is any batch size. In Python: `{how}`.\n"
+        f"N is any batch size. In Python: `{how}`.\n{noise}"
     )

@@ -24,10 +24,19 @@ from aevae_core.store import RunStore
 ort = pytest.importorskip("onnxruntime")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4  # the bound: |exported - app| per pixel / per code value
-# A VAE with an MLP body and an AE with a conv body: both encoder outputs, both bodies.
+# A VAE with an MLP body and an AE with a conv body: both encoder outputs, both bodies, and
+# both decoders (Bernoulli; Gaussian with a learned sigma, which the export's README states).
 CONFIGS = {
     "mlp-vae": TrainConfig(dataset="digits", model="vae", latent_dim=3, hidden=(32,)),
-    "conv-ae": TrainConfig(dataset="digits", model="ae", arch="conv", latent_dim=4, hidden=(8, 16)),
+    "conv-ae": TrainConfig(
+        dataset="digits",
+        model="ae",
+        arch="conv",
+        latent_dim=4,
+        hidden=(8, 16),
+        recon="mse",
+        sigma=0,
+    ),
 }
 
 
@@ -95,11 +104,12 @@ def test_safetensors_load_back_into_the_model_class_with_the_same_outputs(traine
     assert loaded.state_dict().keys() == model.state_dict().keys()
     np.testing.assert_array_equal(analysis.decode(loaded, z), analysis.decode(model, z))
     np.testing.assert_array_equal(analysis.encode(loaded, x)[0], analysis.encode(model, x)[0])
-    # The encoder file holds no decoder weights and vice versa.
+    # The encoder file holds no decoder weights and vice versa (log_sigma is the decoder's).
     from safetensors.torch import load_file
 
     assert not any(k.startswith("decoder.") for k in load_file(tmp_path / "encoder.safetensors"))
-    assert all(k.startswith("decoder.") for k in load_file(tmp_path / "decoder.safetensors"))
+    decoder_keys = load_file(tmp_path / "decoder.safetensors")
+    assert all(k.startswith("decoder.") or k == "log_sigma" for k in decoder_keys)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -125,10 +135,17 @@ def test_readme_states_inputs_outputs_shapes_and_range(trained, tmp_path) -> Non
     export_run(store, ids["mlp-vae"], "onnx", tmp_path)
     text = (tmp_path / "README.md").read_text()
     assert "(N, 1, 8, 8), pixel values in [0, 1]" in text
-    assert "`mu` and `logvar`, float32 (3,)" in text
+    assert "`mu` and `logvar`, float32 (N, 3) each" in text
+    assert "sigma" not in text  # a Bernoulli decoder has no std
     assert "input `z`, float32 (N, 3)" in text
     saved = TrainConfig.from_json((tmp_path / "config.json").read_text())
     assert saved.latent_dim == 3 and saved.model == "vae"
+
+    model, _, _ = analysis.load_model(store, ids["conv-ae"])
+    export_run(store, ids["conv-ae"], "torchscript", tmp_path / "ae")
+    text = (tmp_path / "ae" / "README.md").read_text()
+    assert "`mu`, float32 (N, 4): the code (an AE)" in text and "logvar" not in text
+    assert 0 < model.sigma < 1 and f"sigma = {model.sigma:.6g}" in text
 
 
 def test_epoch_exports_that_epochs_weights(trained, tmp_path) -> None:
