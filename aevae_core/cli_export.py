@@ -22,9 +22,18 @@ def add_export_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     export.add_argument(
-        "--epoch", type=int, default=None, help="an epoch with a checkpoint (default: the last)"
+        "--epoch", type=_whole, default=None, help="an epoch with a checkpoint (default: the last)"
     )
     export.add_argument("--runs-dir")
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; allowed: an epoch that has a checkpoint, e.g. 1"
+        ) from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

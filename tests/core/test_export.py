@@ -22,6 +22,7 @@ from aevae_core.runner import execute_run
 from aevae_core.store import RunStore
 
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4  # the bound: |exported - app| per pixel / per code value
 # A VAE with an MLP body and an AE with a conv body: both encoder outputs, both bodies, and
@@ -88,9 +89,7 @@ def test_onnx_decoder_and_encoder_match_the_app_within_1e4(trained, tmp_path, na
     if logvar is not None:
         assert np.abs(outputs[1] - logvar).max() < TOL
     # The run's config travels inside the ONNX file.
-    meta = {
-        p.key: p.value for p in __import__("onnx").load(tmp_path / "encoder.onnx").metadata_props
-    }
+    meta = {p.key: p.value for p in onnx.load(tmp_path / "encoder.onnx").metadata_props}
     assert TrainConfig.from_json(meta["aevae_config"]).model == CONFIGS[name].model
 
 
@@ -197,6 +196,27 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys) -> None:
     )
     assert code == 2
     assert_one_line(err, "no checkpoint yet")
+
+    code, _, err = cli(
+        capsys, ids["mlp-vae"], "--format", "onnx", "--out", str(tmp_path), "--epoch", "last"
+    )
+    assert code == 2
+    assert_one_line(err, "--epoch", "allowed: an epoch")
+
+    code, _, err = cli(
+        capsys,
+        ids["mlp-vae"],
+        "--format",
+        "onnx",
+        "--out",
+        str(tmp_path),
+        "--epoch",
+        "9",
+        "--runs-dir",
+        runs,
+    )
+    assert code == 2
+    assert_one_line(err, "--epoch", "allowed: 1, 2")
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
