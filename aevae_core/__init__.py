@@ -14,9 +14,11 @@ this list, never below; tests/core/test_layout.py checks it):
 10. pages read the store, live                   jobs.live_view
 11. exploration computes from a checkpoint       explore.analysis, explore.projection, ...
 12. and draws it                                 plots.figures, plots.charts
+13. a trained model leaves as ONNX, safetensors    export (python -m aevae_core export)
+    or TorchScript
 
 Layers, top first: files, data, config, presets, model, engine, plots, store, explore,
-lessons, jobs, then cli (cli_common, cli_lessons, __main__).
+lessons, jobs, export, then the CLI (cli_common, cli_lessons, cli_export, cli, __main__).
 
 Importing the package is free of side effects: it imports no torch, no streamlit and does no
 I/O; import the modules you need (``aevae_core.engine.fit``, ``aevae_core.store.runs`` ...).

@@ -7,6 +7,7 @@
     python -m aevae_core runs show RUN_ID --json
     python -m aevae_core lessons {list --json | pretrain [KEY...]}  # queue them before class
     python -m aevae_core worker                      # run queued jobs without the app
+    python -m aevae_core export RUN_ID --format onnx --out DIR  # or safetensors, torchscript
 
 A bad value exits with code 2 and one line naming the flag and what is allowed.
 """
@@ -22,6 +23,7 @@ import sys
 from typing import Any, NoReturn
 
 from aevae_core.cli_common import bad_value, flag, open_store
+from aevae_core.cli_export import add_export_parser, cmd_export
 from aevae_core.cli_lessons import add_lessons_parser, cmd_lessons
 from aevae_core.config import (
     ARCHS,
@@ -141,6 +143,7 @@ def build_parser() -> Parser:
         p.add_argument("--runs-dir")
 
     add_lessons_parser(sub, Parser)
+    add_export_parser(sub, Parser)
 
     worker = sub.add_parser("worker", help="run queued jobs until stopped (Ctrl-C)")
     worker.add_argument("--runs-dir")
@@ -334,13 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # torch is imported only once the flags are known to be valid: a typo fails in 0.2 s.
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "runs":
-            return cmd_runs(args)
-        if args.command == "lessons":
-            return cmd_lessons(args)
-        return cmd_worker(args)
+        commands = {"train": cmd_train, "runs": cmd_runs, "lessons": cmd_lessons,
+                    "export": cmd_export}  # fmt: skip
+        return commands.get(args.command, cmd_worker)(args)
     except KeyboardInterrupt:
         print("aevae: interrupted", file=sys.stderr)
         return 130

@@ -3,8 +3,6 @@
 Everyone sees every run (pinned examples first); stop and delete only their own, unless in
 teacher mode, which adds the class view and pinning."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +19,7 @@ from pages.ui.common import (
     selected_run_id,
     store,
 )
+from pages.ui.exports import metrics_download
 
 st.title("Runs")
 runs = store().list_runs()
@@ -95,7 +94,7 @@ if " ".join(name.split()) != run["name"]:  # as set_name stores it
 if is_teacher():
     pin_toggle(run)
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1.6, 1.2])  # the per-step label is the longest
 c1.page_link(
     "pages/train.py",
     label="Open in Train",
@@ -110,22 +109,15 @@ c2.download_button(
     "application/json",
     key="runs_dl_config",
 )
-metrics = pd.DataFrame(store().metrics(run["id"], "epoch"))
-if not metrics.empty:
-    for col in metrics.columns:
-        if metrics[col].map(lambda v: isinstance(v, list)).any():
-            metrics[col] = metrics[col].map(json.dumps)
-c3.download_button(
-    "metrics.csv",
-    metrics.to_csv(index=False),
-    f"{run['id']}-metrics.csv",
-    "text/csv",
-    key="runs_dl_metrics",
-    disabled=metrics.empty,
-)
+for where, kind, label, name in (
+    (c3, "epoch", "metrics.csv", "metrics"),
+    (c4, "step", "metrics per step (CSV)", "metrics-per-step"),
+):
+    rows = store().metrics(run["id"], kind)
+    metrics_download(where, rows, label, f"{run['id']}-{name}.csv", key=f"runs_dl_{name}")
 ckpt = store().checkpoint_path(run["id"], "latest")
 if ckpt.exists():
-    c4.download_button(
+    c5.download_button(
         "checkpoint (.pt)",
         ckpt.read_bytes(),
         f"{run['id']}.pt",
@@ -133,7 +125,7 @@ if ckpt.exists():
         key="runs_dl_ckpt",
     )
 else:
-    c4.button("checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet")
+    c5.button("checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet")
 
 with st.expander("Delete this run"):
     refused = refusal(run)  # another student's run: disabled, with the reason

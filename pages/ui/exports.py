@@ -1,10 +1,14 @@
 """Exports: an image mosaic shown with a button that downloads it as a PNG (the very PNG
-figures.mosaic_figure built and the chart shows, tiles at their on-screen size)."""
+figures.mosaic_figure built and the chart shows, tiles at their on-screen size), and a run's
+stored metric rows (per epoch or per step) as a CSV download."""
 
 from __future__ import annotations
 
 import base64
+import json
+from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -30,3 +34,21 @@ def mosaic_chart(fig: go.Figure, *, key: str, name: str | None = None) -> None:
         key=f"{key}_png",
         icon=":material/download:",
     )
+
+
+def metrics_csv(rows: list[dict[str, Any]]) -> str:
+    """The store's metric rows as CSV: a line per row, a column per key (in the order first
+    seen), lists (e.g. the KL per latent dimension) as JSON; "" when there are no rows."""
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows)
+    for col in table.columns:
+        table[col] = table[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+    return table.to_csv(index=False)
+
+
+def metrics_download(
+    where: Any, rows: list[dict[str, Any]], label: str, name: str, *, key: str
+) -> None:
+    """A button in ``where`` (a column) that downloads ``rows`` as ``name``, disabled if none."""
+    where.download_button(label, metrics_csv(rows), name, "text/csv", key=key, disabled=not rows)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
 from app_helpers import (
     by_label,
@@ -62,7 +67,62 @@ def test_selected_run_offers_downloads(app_env, runs):
     no_exception(at)
     assert runs["trained"] in texts(at.subheader)
     labels = {b.label: b for b in at.get("download_button")}
-    assert {"config.json", "metrics.csv", "checkpoint (.pt)"} <= set(labels)
+    assert {"config.json", "metrics.csv", "metrics per step (CSV)", "checkpoint (.pt)"} <= set(
+        labels
+    )
+
+
+def test_metrics_download_per_step_and_per_epoch_hold_the_stores_rows(app_env, runs, monkeypatch):
+    """Each CSV the page offers has a column per key of the store's rows and a line per row."""
+    import pages.ui.exports as exports
+
+    offered, real = {}, exports.metrics_download
+
+    def spy(where, rows, label, name, *, key):
+        offered[label] = (name, exports.metrics_csv(rows))
+        real(where, rows, label, name, key=key)
+
+    monkeypatch.setattr(exports, "metrics_download", spy)
+    run_id = runs["trained"]
+    at = open_page(RUNS, {"run": run_id})
+    no_exception(at)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert not buttons["metrics per step (CSV)"].proto.disabled
+    for label, kind, name in (
+        ("metrics per step (CSV)", "step", f"{run_id}-metrics-per-step.csv"),
+        ("metrics.csv", "epoch", f"{run_id}-metrics.csv"),
+    ):
+        rows = app_env.store.metrics(run_id, kind)
+        assert offered[label][0] == name
+        table = pd.read_csv(io.StringIO(offered[label][1]))
+        assert list(table.columns) == list(dict.fromkeys(k for r in rows for k in r))
+        assert len(table) == len(rows) > (2 if kind == "step" else 1)
+        assert table["step"].tolist() == [r["step"] for r in rows]
+        assert np.allclose(table["time"], [r["time"] for r in rows], rtol=0, atol=1e-3)
+    step_table = pd.read_csv(io.StringIO(offered["metrics per step (CSV)"][1]))
+    assert {"epoch", "step", "loss", "recon", "kl", "beta"} <= set(step_table.columns)
+    assert np.allclose(
+        step_table["loss"], [r["loss"] for r in app_env.store.metrics(run_id, "step")]
+    )
+
+
+def test_a_run_without_metrics_offers_no_metrics_csv(app_env, runs):
+    at = open_page(RUNS, {"run": runs["failed"]})
+    no_exception(at)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert buttons["metrics per step (CSV)"].proto.disabled
+    assert buttons["metrics.csv"].proto.disabled
+
+
+def test_metrics_csv_writes_lists_as_json_and_keeps_every_key():
+    from pages.ui.exports import metrics_csv
+
+    rows = [{"epoch": 1, "kl_per_dim": [0.5, 1.25]}, {"epoch": 2, "extra": 3.0}]
+    table = pd.read_csv(io.StringIO(metrics_csv(rows)))
+    assert list(table.columns) == ["epoch", "kl_per_dim", "extra"]
+    assert json.loads(table["kl_per_dim"][0]) == [0.5, 1.25]
+    assert table["extra"].isna().tolist() == [True, False]
+    assert metrics_csv([]) == ""
 
 
 def test_delete_requires_confirmation_and_removes_the_run(app_env, runs):

@@ -15,8 +15,10 @@ from aevae_core.store.schema import RUN_COLUMNS
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "aevae_core"
 # Top first: a module may import from its own layer or a layer above it, never below.
-LAYERS = ["files", "data", "config", "presets", "model", "engine", "plots", "store", "explore",
-          "lessons", "jobs", "cli_common", "cli_lessons", "cli", "__main__"]  # fmt: skip
+LAYERS = [
+    "files", "data", "config", "presets", "model", "engine", "plots", "store", "explore",
+    "lessons", "jobs", "export", "cli_common", "cli_lessons", "cli_export", "cli", "__main__",
+]  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:
