@@ -21,6 +21,9 @@ OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad")
 NOISE_TYPES = ("gaussian", "mask")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+# The Gaussian decoder's std that the earlier SSE-only loss implied: SSE = SSE / (2 sigma^2)
+# with sigma^2 = 1/2 (runs trained before sigma was a setting; checkpoint.py, the live panel).
+LEGACY_SIGMA = math.sqrt(0.5)
 DATASETS = DATASET_NAMES  # the one registry (data/registry.py)
 
 MODEL_TITLES = {

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from aevae_core.config import TrainConfig  # noqa: E402
 from aevae_core.explore import analysis as A  # noqa: E402
+from aevae_core.explore import metric_labels  # noqa: E402
 from aevae_core.explore import metrics as M  # noqa: E402
 from aevae_core.explore import projection as P  # noqa: E402
 from aevae_core.jobs.runner import execute_run  # noqa: E402
@@ -83,7 +84,7 @@ def render_page(store: RunStore, run_ids: list[str], data_dir: str | None) -> di
                                   iw_max_images=IW_IMAGES)
         for rid, (model, cfg, _) in loaded.items()
     }  # fmt: skip
-    rows = M.comparison_rows(metrics)
+    rows = metric_labels.comparison_rows(metrics)
     lap(f"metrics table (IWAE k=50 on {IW_IMAGES} images)")
     x = x_val[:N_GRID]
     grid = [x] + [A.reconstruct(model, x) for model, _, _ in loaded.values()]

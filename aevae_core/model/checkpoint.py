@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from aevae_core.config import TrainConfig
+from aevae_core.config import LEGACY_SIGMA, TrainConfig
 from aevae_core.files import atomic_write_bytes
-from aevae_core.model.losses import LEGACY_SIGMA
 from aevae_core.model.networks import Autoencoder, build_model
 
 log = logging.getLogger(__name__)

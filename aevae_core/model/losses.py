@@ -33,8 +33,6 @@ from aevae_core.model.networks import AEOutput, Autoencoder
 
 LOG2 = math.log(2.0)
 LOG_2PI = math.log(2.0 * math.pi)
-# The std that the earlier SSE-only loss implied: SSE = SSE / (2 sigma^2) with sigma^2 = 1/2.
-LEGACY_SIGMA = math.sqrt(0.5)
 SIGMA_MIN = 1e-3  # a learned sigma never goes below this (the likelihood would be unbounded)
 LOG_SIGMA_MIN = math.log(SIGMA_MIN)
 

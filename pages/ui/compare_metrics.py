@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from aevae_core.explore.metrics import comparison_rows
+from aevae_core.explore.metric_labels import comparison_rows
 from aevae_core.jobs.run_eval import MetricsInBackground
 from aevae_core.store.record import Run
 from pages.ui.common import store

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aevae_core.explore import analysis, metrics
+from aevae_core.explore import analysis, metric_labels, metrics
 from pages.ui.common import run_picker, store
 
 MAX_CODES = 10_000
@@ -56,7 +56,7 @@ def metrics_panel(run_id: str, epoch: int, prefix: str) -> None:
         return
     with panel:
         m = run_metrics(run_id, epoch)
-        table = pd.DataFrame(metrics.comparison_rows({"this run": m}))
+        table = pd.DataFrame(metric_labels.comparison_rows({"this run": m}))
         st.dataframe(table, hide_index=True, key=f"{prefix}_metrics_table")
         iw = m.get("iw_images") or m["n_images"]  # 0 for an AE: no importance sampling
         fewer = f" (importance-weighted NLL on {iw:,} of them)" if iw != m["n_images"] else ""

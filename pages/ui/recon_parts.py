@@ -16,7 +16,7 @@ import torch
 from aevae_core.config import TrainConfig
 from aevae_core.data.registry import same_shape
 from aevae_core.explore import analysis, reports
-from aevae_core.explore.metrics import likelihood_kind, likelihood_note
+from aevae_core.explore.metric_labels import likelihood_kind, likelihood_note
 from aevae_core.lessons.checks import ood_corruption
 from aevae_core.lessons.experiments import DENOISE_NOISE
 from aevae_core.model.losses import bernoulli_floor_per_image

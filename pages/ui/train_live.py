@@ -16,9 +16,8 @@ import time
 import numpy as np
 import streamlit as st
 
-from aevae_core.config import TrainConfig
-from aevae_core.explore.metrics import likelihood_note
-from aevae_core.model.losses import LEGACY_SIGMA
+from aevae_core.config import LEGACY_SIGMA, TrainConfig
+from aevae_core.explore.metric_labels import likelihood_note
 from aevae_core.plots.figures import image_grid, loss_curves, loss_description
 from aevae_core.store.record import ACTIVE, Run
 from pages.ui.classroom import control, refusal

@@ -14,7 +14,7 @@ from app_helpers import by_label, no_exception, open_page, plotly_figures, texts
 from app_helpers import wait_for as poll_until
 
 from aevae_core.config import TrainConfig
-from aevae_core.explore import metrics, warmup
+from aevae_core.explore import metric_labels, metrics, warmup
 from aevae_core.jobs import run_eval
 from aevae_core.jobs.runner import execute_run
 from aevae_core.store.runs import RunStore
@@ -76,7 +76,7 @@ def test_four_runs_render_from_stored_metrics_without_computing_any(app_env, fou
     # The stored numbers, formatted as the table formats them.
     stored = run_eval.stored_metrics(app_env.store, four[1], 2)
     vae = f"VAE ({four[1][-6:]})"  # two VAEs with the same settings: told apart by id
-    assert table.loc["Importance-weighted NLL", vae] == metrics.format_metric(
+    assert table.loc["Importance-weighted NLL", vae] == metric_labels.format_metric(
         "iw_nll", stored["iw_nll"]
     )
     assert PENDING not in texts(at.caption)
@@ -114,7 +114,7 @@ def test_a_run_without_stored_metrics_gets_them_in_the_background(app_env, four,
     assert PENDING not in texts(at.caption)
     table = _table(at).set_index("metric")
     assert "β-VAE β=4" in table.columns
-    assert table.loc["KL(q(z|x) ‖ p(z))", "β-VAE β=4"] == metrics.format_metric(
+    assert table.loc["KL(q(z|x) ‖ p(z))", "β-VAE β=4"] == metric_labels.format_metric(
         "kl", expected["kl"]
     )
     assert calls == [1], "computed once, for the one run that lacked them"

@@ -68,3 +68,26 @@ def test_the_background_import_runs_once_and_home_brings_it_forward(monkeypatch)
     preload.start_preload(0.0)
     threading.Event().wait(0.3)
     assert calls == ["run"]
+
+
+TRAIN_IMPORTS = """
+import json, sys
+import pages.ui.train_form, pages.ui.train_live, pages.ui.jobs_list, pages.ui.compare_metrics
+from aevae_core.config import TrainConfig
+from aevae_core.jobs import admission
+admission.check(TrainConfig())  # the refusal a form explains before Start
+print(json.dumps({"torch": "torch" in sys.modules}))
+"""
+
+
+def test_the_train_page_draws_and_checks_its_form_without_torch(tmp_path):
+    """The quick start opens the Train page: its modules and the admission check import no
+    torch, so its title and form show while torch loads (only the dataset preview and the
+    worker need it)."""
+    env = {**os.environ, "AEVAE_RUNS_DIR": str(tmp_path / "runs")}
+    proc = subprocess.run(
+        [sys.executable, "-c", TRAIN_IMPORTS], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"torch": False}

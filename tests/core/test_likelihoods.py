@@ -9,12 +9,11 @@ import math
 import pytest
 import torch
 
-from aevae_core.config import TrainConfig
+from aevae_core.config import LEGACY_SIGMA, TrainConfig
 from aevae_core.engine import fit as train_module
 from aevae_core.engine.evaluate import binarize_fixed, evaluate
 from aevae_core.engine.fit import fit
 from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from aevae_core.model.losses import LEGACY_SIGMA
 from aevae_core.model.networks import build_model, count_parameters
 
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aevae_core.config import TrainConfig
+from aevae_core.config import LEGACY_SIGMA, TrainConfig
 from aevae_core.engine.evaluate import binarize_fixed
 from aevae_core.engine.fit import fit
 from aevae_core.model.losses import (
-    LEGACY_SIGMA,
     SIGMA_MIN,
     active_units,
     bernoulli_floor_per_image,

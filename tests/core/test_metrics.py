@@ -12,6 +12,7 @@ import torch
 from aevae_core.config import TrainConfig
 from aevae_core.engine.evaluate import binarize_fixed
 from aevae_core.explore import analysis as A
+from aevae_core.explore import metric_labels
 from aevae_core.explore import metrics as M
 from aevae_core.model.losses import bernoulli_floor_per_image, importance_weighted_nll
 from aevae_core.model.networks import build_model
@@ -88,7 +89,7 @@ def test_run_metrics_ae_has_no_variational_terms(data):
     floor = float(bernoulli_floor_per_image(torch.from_numpy(x)).mean())
     assert m["bce_floor"] == pytest.approx(floor, rel=1e-5) and m["recon_nats"] > floor
     assert m["likelihood_kind"] == "bce_grey" and m["sigma"] is None
-    assert m["likelihood_note"] == M.likelihood_note(config, None, m["bce_floor"])
+    assert m["likelihood_note"] == metric_labels.likelihood_note(config, None, m["bce_floor"])
 
 
 def test_run_metrics_vae(data):
@@ -108,16 +109,16 @@ def test_run_metrics_vae(data):
 
 
 def test_metric_tables():
-    assert list(M.METRIC_LABELS) == list(M.METRIC_UNITS)
-    ae = {k: None for k in M.METRIC_LABELS} | {"recon_nats": 20.0, "latent_dim": 2}
+    assert list(metric_labels.METRIC_LABELS) == list(metric_labels.METRIC_UNITS)
+    ae = {k: None for k in metric_labels.METRIC_LABELS} | {"recon_nats": 20.0, "latent_dim": 2}
     vae = dict(ae, kl=3.0, active_units=1, mig=None)
-    rows = M.comparison_rows({"AE": ae, "VAE": vae})
+    rows = metric_labels.comparison_rows({"AE": ae, "VAE": vae})
     metrics = [r["metric"] for r in rows]
-    assert metrics == [M.METRIC_LABELS[k] for k in ("recon_nats", "kl", "active_units")]
+    assert metrics == [metric_labels.METRIC_LABELS[k] for k in ("recon_nats", "kl", "active_units")]
     kl_row = rows[1]
     assert kl_row["unit"] == "nats/image" and kl_row["AE"] == "–" and kl_row["VAE"] == "3.00"
     assert rows[2]["VAE"] == "1 of 2"
-    assert M.format_metric("mig", float("nan")) == "–"
+    assert metric_labels.format_metric("mig", float("nan")) == "–"
 
 
 def test_elbo_and_iw_nll_count_the_same_images(data):
@@ -159,17 +160,23 @@ def test_gaussian_vae_metrics_use_its_sigma(data):
 
 
 def test_likelihood_notes_say_what_the_numbers_are():
-    grey = M.likelihood_note(TrainConfig(), floor=13.61)
+    grey = metric_labels.likelihood_note(TrainConfig(), floor=13.61)
     assert "relative score" in grey and "13.6" in grey and "not a likelihood" in grey
-    assert "true likelihoods" in M.likelihood_note(TrainConfig(binarize=True))
-    learned = M.likelihood_note(TrainConfig(recon="mse"), sigma=0.1134)
+    assert "true likelihoods" in metric_labels.likelihood_note(TrainConfig(binarize=True))
+    learned = metric_labels.likelihood_note(TrainConfig(recon="mse"), sigma=0.1134)
     assert "learned" in learned and "0.113" in learned and "no bits/dim" in learned
-    assert "fixed" in M.likelihood_label(TrainConfig(recon="mse", sigma=0.5), 0.5)
+    assert "fixed" in metric_labels.likelihood_label(TrainConfig(recon="mse", sigma=0.5), 0.5)
 
 
 def test_the_reconstruction_row_says_bce_score_for_grey_pixels():
     grey = {"recon_nats": 20.0, "latent_dim": 2, "likelihood_kind": "bce_grey"}
     gauss = {"recon_nats": -80.0, "latent_dim": 2, "likelihood_kind": "gaussian"}
-    assert M.comparison_rows({"A": grey})[0]["metric"] == M.BCE_SCORE_LABEL
-    assert M.comparison_rows({"A": grey, "B": gauss})[0]["metric"] == M.MIXED_RECON_LABEL
-    assert M.comparison_rows({"B": gauss})[0]["metric"] == M.METRIC_LABELS["recon_nats"]
+    assert metric_labels.comparison_rows({"A": grey})[0]["metric"] == metric_labels.BCE_SCORE_LABEL
+    assert (
+        metric_labels.comparison_rows({"A": grey, "B": gauss})[0]["metric"]
+        == metric_labels.MIXED_RECON_LABEL
+    )
+    assert (
+        metric_labels.comparison_rows({"B": gauss})[0]["metric"]
+        == metric_labels.METRIC_LABELS["recon_nats"]
+    )
