@@ -26,7 +26,13 @@ _WARM_THREAD: threading.Thread | None = None
 
 def ensure_numba_cache() -> Path:
     """Point NUMBA_CACHE_DIR at a writable folder (default ~/.cache/aevae/numba) so compiled
-    UMAP code is saved and later processes load it instead of compiling again."""
+    UMAP code is saved and later processes load it instead of compiling again.
+
+    Numba reads the variable once, when it is imported, so this must run first: every path
+    to umap here does (``warm_up``, ``Projector``'s UMAP fit). If something imported numba
+    earlier, the setting is logged as too late and left alone (numba then caches where it
+    would have anyway) rather than reloading numba's configuration, a private API.
+    """
     current = os.environ.get("NUMBA_CACHE_DIR")
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     candidates = [Path(current)] if current else [base / "aevae" / "numba"]
@@ -40,13 +46,12 @@ def ensure_numba_cache() -> Path:
             break
     if os.environ.get("NUMBA_CACHE_DIR") != str(path):
         os.environ["NUMBA_CACHE_DIR"] = str(path)
-        if "numba" in sys.modules:  # too late for import-time config: reload it
-            try:
-                from numba.core import config
-
-                config.reload_config()
-            except Exception:  # pragma: no cover - numba internals
-                log.warning("could not point numba's cache at %s", path)
+        if "numba" in sys.modules:
+            log.warning(
+                "numba was imported before its cache was pointed at %s: compiled UMAP code "
+                "may not be cached across processes",
+                path,
+            )
     return path
 
 

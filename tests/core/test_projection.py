@@ -183,6 +183,29 @@ def test_ensure_numba_cache(tmp_path, monkeypatch):
     assert P.ensure_numba_cache() == tmp_path / "mine"  # a user's setting wins
 
 
+def test_numba_reads_the_cache_set_before_its_import(tmp_path):
+    """A fresh process, as a server is: the folder set before numba's import is numba's."""
+    code = (
+        "import os, sys, aevae_core.projection as P; os.environ.pop('NUMBA_CACHE_DIR', None); "
+        f"os.environ['XDG_CACHE_HOME'] = {str(tmp_path)!r}; path = P.ensure_numba_cache(); "
+        "assert 'numba' not in sys.modules; import numba; "
+        "print(numba.config.CACHE_DIR == str(path), numba.config.CACHE_DIR)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "True", f"numba caches in {proc.stdout.split()[-1]}"
+
+
+def test_a_cache_set_after_numba_is_imported_is_logged_not_reloaded(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "numba", object())  # imported earlier, by someone else
+    with caplog.at_level("WARNING", logger="aevae_core.projection_warmup"):
+        path = P.ensure_numba_cache()
+    assert path == tmp_path / "aevae" / "numba"
+    assert "numba was imported before its cache was pointed at" in caplog.text
+
+
 def test_warm_state_of_pca():
     assert P.is_warm("pca") and P.is_warm("raw")
     assert P.warm_up(methods=("pca",)) is None  # nothing to compile
