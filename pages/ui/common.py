@@ -20,9 +20,8 @@ from aevae_core.live_view import LiveView
 from aevae_core.store import RunNotFound, RunStore, is_run_id
 from aevae_core.system import device_summary
 from pages.ui.pages_folder import use_app_navigation
-from pages.ui.preload import (  # noqa: F401  (re-exported: home.py, bench_classroom.py)
+from pages.ui.preload import (  # noqa: F401  (start_preload re-exported: home.py)
     PRELOAD_DELAY_S,
-    _preload,
     limit_torch_threads,
     start_preload,
 )

@@ -2,8 +2,8 @@
 
 Not a page. ``start_preload`` runs ``_preload`` once per server process in a daemon thread:
 the job manager's creation schedules it a few seconds after the first page (so as not to
-slow that page), and Home brings it forward once it is drawn. The class server's bench
-(bench/bench_classroom.py) calls ``_preload`` itself.
+slow that page), and Home brings it forward once it is drawn. The classroom scenario
+(tests/support/classroom_scenario.py) calls ``_preload`` itself.
 """
 
 from __future__ import annotations
