@@ -19,6 +19,8 @@ RENDER_P95_TARGET_S = 1.0
 
 @dataclass
 class Session:
+    """What one student's session did and saw (an AppTest thread or a Chromium context)."""
+
     index: int
     run_id: str | None = None
     # (start time, seconds, what was rendered: "Train", "Runs", "Train rerun", ...)

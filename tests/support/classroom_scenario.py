@@ -44,8 +44,9 @@ from typing import Any
 
 from aevae_core.classroom import START_INTERVAL_S
 from aevae_core.store import ACTIVE, RunStore
-from support.classroom_harness import HARNESS, server_like_apptest
-from support.classroom_result import CpuSampler, ScenarioResult, Session
+
+from .classroom_harness import HARNESS, server_like_apptest
+from .classroom_result import CpuSampler, ScenarioResult, Session
 
 REPO = Path(__file__).resolve().parents[2]
 SESSIONS = 30
