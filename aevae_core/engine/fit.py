@@ -31,7 +31,7 @@ import torch
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.data.datasets import Dataset
 from aevae_core.engine.evaluate import binarize_dynamic, evaluate
-from aevae_core.engine.optim import fast_step, make_optimizer
+from aevae_core.engine.optim import make_optimizer
 from aevae_core.model.checkpoint import with_trained_sigma
 from aevae_core.model.losses import loss_terms, optimal_log_sigma
 from aevae_core.model.networks import AEOutput, Autoencoder, build_model
@@ -228,7 +228,6 @@ def fit(
         history = list(resume.get("history", []))
         start_epoch = int(resume["epoch"]) + 1
         torch.manual_seed(config.seed + start_epoch)
-    optimizer_step = fast_step(optimizer)  # after load_state_dict, which replaces the groups
     state = [*model.parameters(), *model.buffers()]
     good_state = None if every_step else [t.detach().clone() for t in state]
 
@@ -298,11 +297,13 @@ def fit(
                     reason = _divergence_reason(config, epoch, step + 1, loss_per_image, first_loss)
                     if good_state is not None:
                         with torch.no_grad():
-                            torch._foreach_copy_(state, good_state)
+                            for tensor, good in zip(state, good_state, strict=True):
+                                tensor.copy_(good)
                     break
-                if good_state is not None:
+                if good_state is not None:  # one copy per tensor, on log steps only
                     with torch.no_grad():
-                        torch._foreach_copy_(good_state, state)
+                        for good, tensor in zip(good_state, state, strict=True):
+                            good.copy_(tensor)
                 if first_loss is None:
                     first_loss = loss_per_image
                     limit = explosion_limit(first_loss, n_pixels)
@@ -310,7 +311,7 @@ def fit(
                 update_sigma(model, learned, global_step)
             optimizer.zero_grad(set_to_none=True)
             (terms.loss / batch).backward()
-            optimizer_step()
+            optimizer.step()
             sums += values
             train_time += time.perf_counter() - t0
             train_samples += batch

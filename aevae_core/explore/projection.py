@@ -5,9 +5,9 @@ A ``Projector`` is fitted once per run (on the last epoch's snapshot codes, see
 codes moving instead of the picture jumping. Transforms are cached per code array.
 
 UMAP compiles with numba on first use (tens of seconds on a slow CPU). Importing this module
-never imports umap; call ``warm_up()`` at server start so the compilation happens in a
-background thread, and ``ensure_numba_cache()`` (done by ``warm_up``) so later processes load
-the compiled code from disk instead of compiling again.
+never imports umap; call ``warmup.warm_up()`` at server start so the compilation happens in a
+background thread; every fit goes through ``numba_cache`` first, so later processes load the
+compiled code from disk instead of compiling again.
 
     proj = Projector().fit(codes, "pca")
     xy = proj.transform(other_epoch_codes)      # (N, 2), same axes
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from aevae_core.explore.warmup import ensure_numba_cache
+from aevae_core.explore.numba_cache import ensure_numba_cache
 from aevae_core.store.runs import RunStore
 
 log = logging.getLogger(__name__)

@@ -1,53 +1,23 @@
 """Warming up UMAP (numba compilation) and t-SNE so that no click waits for them.
 
 ``warm_up()`` at server start runs a tiny fit and transform in a daemon thread; ``is_warm``
-tells a page whether a method is ready. ``ensure_numba_cache`` points numba's on-disk cache
-at a writable folder so functions that umap/pynndescent mark ``cache=True`` are compiled once
-per machine rather than once per process.
+tells a page whether a method is ready; the fits go through ``numba_cache`` first.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import tempfile
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+
+from aevae_core.explore.numba_cache import ensure_numba_cache
 
 log = logging.getLogger(__name__)
 
 _STATE: dict[str, str] = {}  # method -> "warming" | "warm" | "failed"
 _WARM_THREAD: threading.Thread | None = None
-
-
-def ensure_numba_cache() -> Path:
-    """Point NUMBA_CACHE_DIR at a writable folder (default ~/.cache/aevae/numba) so compiled
-    UMAP code is saved and later processes load it instead of compiling again."""
-    current = os.environ.get("NUMBA_CACHE_DIR")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    candidates = [Path(current)] if current else [base / "aevae" / "numba"]
-    candidates.append(Path(tempfile.gettempdir()) / f"aevae-numba-{os.getuid()}")
-    for path in candidates:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(path, os.W_OK):
-            break
-    if os.environ.get("NUMBA_CACHE_DIR") != str(path):
-        os.environ["NUMBA_CACHE_DIR"] = str(path)
-        if "numba" in sys.modules:  # too late for import-time config: reload it
-            try:
-                from numba.core import config
-
-                config.reload_config()
-            except Exception:  # pragma: no cover - numba internals
-                log.warning("could not point numba's cache at %s", path)
-    return path
 
 
 def _warm(methods: Sequence[str]) -> None:

@@ -20,28 +20,8 @@ from aevae_core.jobs.live_view import LiveView
 from aevae_core.jobs.manager import JobManager
 from aevae_core.store.record import Run
 from aevae_core.store.runs import RunNotFound, RunStore, is_run_id
+from pages.ui.pages_folder import use_app_navigation
 from pages.ui.preload import PRELOAD_DELAY_S, limit_torch_threads, start_preload
-
-
-def _use_app_navigation() -> None:
-    """Route every request through app.py's st.navigation, even the very first one.
-
-    Until some session has called st.navigation, Streamlit treats a ``pages/`` folder as a
-    legacy multipage app, so a shared link such as ``/train?run=…`` opened first after a
-    server start would run the page without app.py (no sidebar, no wide layout). Turning
-    that legacy mode off, as st.navigation itself does, and rerunning fixes it.
-
-    Called at the very end of this module: the rerun aborts the import, and a session that
-    imports this module at the same moment (30 students opening a link right after a
-    server start) is then handed the aborted module object by Python, so every name must
-    already be defined in it.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
 
 RUN_KEY = "run_id"
 # Material icons, not emoji: a machine without an emoji font shows emoji as empty boxes.
@@ -176,4 +156,8 @@ def render_sidebar() -> None:
         st.fragment(run_every=refresh_interval(view()))(jobs_list)(view())
 
 
-_use_app_navigation()  # last: see its docstring
+# Last: in Streamlit's legacy pages/ mode (a first request after a server start) this reruns
+# through app.py, which aborts this module's import; a session importing it at that moment
+# (30 students opening a link at once) is handed the aborted module by Python, so every
+# name must already be defined in it.
+use_app_navigation()

@@ -1,11 +1,12 @@
 """Classroom load: 30 sessions on one app, each starting a small job and watching it.
 
-The scenario is ``bench/bench_classroom.py``'s ``run_scenario``: 30 AppTest sessions of
-``app.py`` driven from 30 threads of this process, so ``st.cache_resource`` gives them one
-JobManager, as one server gives its 30 browser tabs (its own runs directory, 2 workers).
-Each session sets a small job on Train, presses Start with the others, then watches as
-its browser tab would (the live panel's and the job list's fragment timers, now and then
-a switch to Runs and back), until every run has ended.
+The scenario is tests/support/classroom_scenario.py's ``run_scenario`` (the one
+bench/bench_classroom.py prints): 30 AppTest sessions of ``app.py`` driven from 30 threads
+of this process, so ``st.cache_resource`` gives them one JobManager, as one server gives
+its 30 browser tabs (its own runs directory, 2 workers). Each session sets a small job on
+Train, presses Start with the others, then watches as its browser tab would (the live
+panel's and the job list's fragment timers, now and then a switch to Runs and back),
+until every run has ended.
 
 Asserted: every run completes, never more than ``max_workers`` run at once, runs start in
 submission order (one run per session, so the fair-share order is FIFO here), each session
@@ -19,13 +20,10 @@ on an idle machine the baseline is so fast that the ratio swings from 51 to 100.
 
 from __future__ import annotations
 
-import sys
-
+import app_helpers  # noqa: F401  (puts tests/ on sys.path, for the support package)
 import pytest
-from app_helpers import REPO
-
-sys.path.insert(0, str(REPO / "bench"))
-from bench_classroom import run_scenario  # noqa: E402
+from support.classroom_result import percentile
+from support.classroom_scenario import run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -59,8 +57,6 @@ def test_worker_limit_and_fifo_order_hold(classroom):
 
 
 def test_pages_render_while_jobs_run(classroom):
-    from bench_classroom import percentile
-
     renders = classroom.render_times()
     assert renders, f"no page render was timed while the jobs ran:\n{classroom.report()}"
     assert percentile(renders, 95) <= RENDER_P95_LOOSE_S, classroom.report()

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from aevae_core.config import TrainConfig
-from aevae_core.explore import evolution, warmup
+from aevae_core.explore import evolution, numba_cache, warmup
 from aevae_core.explore import projection as P
 from aevae_core.jobs.runner import execute_run
 from aevae_core.store.runs import RunStore
@@ -177,11 +177,35 @@ def test_evolution_gif_is_an_animation(labels):
 def test_ensure_numba_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = warmup.ensure_numba_cache()
+    path = numba_cache.ensure_numba_cache()
     assert path == tmp_path / "aevae" / "numba" and path.is_dir()
-    assert warmup.ensure_numba_cache() == path  # idempotent
+    assert numba_cache.ensure_numba_cache() == path  # idempotent
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
-    assert warmup.ensure_numba_cache() == tmp_path / "mine"  # a user's setting wins
+    assert numba_cache.ensure_numba_cache() == tmp_path / "mine"  # a user's setting wins
+
+
+def test_numba_reads_the_cache_set_before_its_import(tmp_path):
+    """A fresh process, as a server is: the folder set before numba's import is numba's."""
+    code = (
+        "import os, sys, aevae_core.explore.numba_cache as N; "
+        "os.environ.pop('NUMBA_CACHE_DIR', None); "
+        f"os.environ['XDG_CACHE_HOME'] = {str(tmp_path)!r}; path = N.ensure_numba_cache(); "
+        "assert 'numba' not in sys.modules; import numba; "
+        "print(numba.config.CACHE_DIR == str(path), numba.config.CACHE_DIR)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "True", f"numba caches in {proc.stdout.split()[-1]}"
+
+
+def test_a_cache_set_after_numba_is_imported_is_logged_not_reloaded(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "numba", object())  # imported earlier, by someone else
+    with caplog.at_level("WARNING", logger="aevae_core.explore.numba_cache"):
+        path = numba_cache.ensure_numba_cache()
+    assert path == tmp_path / "aevae" / "numba"
+    assert "numba was imported before its cache was pointed at" in caplog.text
 
 
 def test_warm_state_of_pca():

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,15 +90,17 @@ class Server:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """``streamlit run app.py`` on a free loopback port, its output in ``log``: yields
+def streamlit_server(
+    env: dict[str, str], log: Path, args: Sequence[str] = ()
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``streamlit run app.py [args]`` on a free loopback port, its output in ``log``: yields
     (process, url) once /_stcore/health says ok, and stops its process group afterwards."""
     url = f"http://127.0.0.1:{free_port()}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", url.rsplit(":", 1)[1], "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false", *args],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
