@@ -23,7 +23,7 @@ step's gradients still alive: train.fit zeroes them after the forward pass):
 tests/core/test_preflight_measured.py checks the estimate against the peak memory of real
 short runs (RSS on the CPU, ``max_memory_allocated`` on a GPU), within 25%. The estimate is
 compared with the memory free now: ``MemAvailable`` for the CPU, NVML or ``nvidia-smi`` for
-a GPU (system.py: the asking process holds no CUDA context).
+a GPU (engine/devices.py: the asking process holds no CUDA context).
 
     check_memory(config)   # raises ResourceError with the estimate when it would not fit
 """
@@ -45,7 +45,7 @@ RUNTIME_OVERHEAD = 400 * 2**20  # torch, numpy and the worker process themselves
 STEP_WORKSPACE = 10 * 2**20
 OPTIMIZER_STATES = {"adam": 2, "momentum": 1, "adagrad": 1, "sgd": 0}
 SAFETY = 0.9  # use at most this share of the free memory
-RAW_CACHED = ("mnist", "fashion-mnist", "kmnist", "cifar10")  # data.py keeps their uint8 arrays
+RAW_CACHED = ("mnist", "fashion-mnist", "kmnist", "cifar10")  # datasets.py keeps their uint8
 
 
 class ResourceError(ConfigError):
@@ -145,7 +145,7 @@ def estimate_memory(
 def free_memory(device: str) -> int | None:
     """Bytes free now on the device ("cpu" or "cuda"); None when it cannot be told.
 
-    A GPU is asked through NVML or nvidia-smi (system.py), never through torch.cuda: that
+    A GPU is asked through NVML or nvidia-smi (engine/devices.py), never through torch.cuda: that
     would import torch and create a CUDA context (hundreds of MiB of the GPU) in the server.
     """
     if device.startswith("cuda"):

@@ -1,6 +1,6 @@
 """One server, one class: owners, quotas, fair-share order and the teacher's password.
 
-The job manager (``jobs.py``) and the pages call these; nothing here imports torch or
+The job manager (``manager.py``) and the pages call these; nothing here imports torch or
 streamlit, so it is cheap to import and easy to test.
 
 * **Owners.** Every run records who started it: ``cli`` for the command line, ``local``

@@ -1,6 +1,6 @@
 """Starting worker processes: the forkserver, its warm-up, and which GPU a job gets.
 
-Split out of jobs.py (the queue and its scheduling stay there). The job manager creates a
+Split out of manager.py (the queue and its scheduling stay there). The job manager creates a
 ``Launcher`` when it is created, which is when the app's server renders its first page:
 the forkserver starts then, in a background thread, imports torch and the engine and
 trains two tiny models (worker.warm_up) at low priority (``AEVAE_WORKER_NICE``, see

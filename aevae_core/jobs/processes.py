@@ -1,5 +1,5 @@
 """Worker processes as the job manager sees them: how many may run, whether one is alive,
-and how one ended, and the runs whose process is gone. Split out of jobs.py."""
+and how one ended, and the runs whose process is gone. Split out of manager.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def cpu_count() -> int:
 
 
 def gpu_available() -> bool:
-    """Whether a CUDA GPU is visible, asked without importing torch (system.py): the
+    """Whether a CUDA GPU is visible, asked without importing torch (engine/devices.py): the
     server creates a job manager on its first page, which must not wait for torch."""
     from aevae_core.engine.devices import gpu_devices
 

@@ -13,7 +13,7 @@ The numbers are the exploration pages' ("This run's metrics", pages/ui/explore.p
 of the epoch's checkpoint file loaded on the CPU (``analysis.load_model``), the first
 ``VAL_IMAGES`` validation and ``TRAIN_IMAGES`` training images of the run's own split,
 ``run_metrics`` with its defaults; plus ``prior_distance``
-(``lesson_checks.prior_sample_distance`` on up to ``MAX_TRAIN_IMAGES`` training images).
+(``checks.prior_sample_distance`` on up to ``MAX_TRAIN_IMAGES`` training images).
 """
 
 from __future__ import annotations

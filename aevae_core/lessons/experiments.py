@@ -2,7 +2,7 @@
 and the per-dataset beta-VAE default.
 
 Pure data and config builders: the pages decide how to show them, the job manager runs them.
-Each lesson's claim is measured by ``lesson_checks.measure`` from its trained runs; the page
+Each lesson's claim is measured by ``checks.measure`` from its trained runs; the page
 it opens shows that number and tests/core/test_lessons.py asserts it.
 """
 

@@ -155,7 +155,7 @@ class Autoencoder(nn.Module):
         self.decoder = body.make_decoder(latent_dim)
         # The Gaussian decoder's shared std (recon "mse"): ``sigma`` > 0 fixes it, 0 learns it
         # (Rybkin et al. 2021), None means a Bernoulli decoder. A buffer, not a Parameter: the
-        # training loop sets it to its maximum-likelihood value (see train.py), which gradient
+        # training loop sets it to its maximum-likelihood value (see engine/fit.py), which gradient
         # steps of size lr would take thousands of steps to reach; and it stays out of the
         # optimizer (one fused parameter group) and of the parameter count.
         self.learns_sigma = sigma == 0

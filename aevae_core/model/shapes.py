@@ -1,6 +1,6 @@
 """The layer shapes of a config's network, worked out without torch.
 
-models.py builds the network; this module says, from the same rules, what it will hold:
+networks.py builds the network; this module says, from the same rules, what it will hold:
 every layer's parameter count and output size per image. The memory pre-flight (preflight.py)
 adds them up, and the CLI and the Train page check an architecture (``check_architecture``)
 before a run is queued, all in a process that need not import torch (seconds).

@@ -69,7 +69,7 @@ def start_lesson(lesson: Lesson) -> list[str]:
 
 
 @st.cache_data(show_spinner="Measuring the lesson's effect…", max_entries=16)
-def measured(lesson_key: str, run_ids: tuple[str, ...]):  # noqa: ANN201 - lesson_checks.Effect
+def measured(lesson_key: str, run_ids: tuple[str, ...]):  # noqa: ANN201 - lessons.checks.Effect
     """The lesson's effect on these (completed, hence unchanging) runs."""
     from aevae_core.explore import analysis
     from aevae_core.lessons.checks import Trained, measure

@@ -82,7 +82,7 @@ def ood_images(config: TrainConfig, source: str) -> np.ndarray:
         except DatasetError as exc:
             raise ValueError(f"{name} is not available on this server: {exc}") from None
         return data.val_x[:N_OOD].numpy()
-    # The same images the anomaly lesson's measured ROC AUC uses (lesson_checks).
+    # The same images the anomaly lesson's measured ROC AUC uses (lessons/checks.py).
     return ood_corruption(analysis.load_split(config, "val", N_OOD)[0], source)
 
 

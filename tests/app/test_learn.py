@@ -138,7 +138,7 @@ def test_pretrained_lesson_opens_its_runs_and_shows_the_measured_effect(app_env)
 
 
 def test_compare_shows_each_runs_prior_sample_distance(app_env):
-    """The holes lesson's number under each run's prior samples, as lesson_checks computes it."""
+    """The holes lesson's number under each run's prior samples, as lessons/checks.py has it."""
     from aevae_core.explore import analysis
     from aevae_core.lessons.checks import MAX_TRAIN_IMAGES, prior_sample_distance
 

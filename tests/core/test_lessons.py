@@ -1,6 +1,6 @@
 """Every lesson is one click and its claim holds: each slow test trains exactly the lesson's
 configs through ``fit`` and asserts its claim with the numbers the page shows
-(``lesson_checks.measure``). The fast tests check the lessons' shape and that each check
+(``checks.measure``). The fast tests check the lessons' shape and that each check
 can fail.
 
 Measured on a loaded 2-core CPU, seeds 0-2 of the same configs (the lessons use seed 0):

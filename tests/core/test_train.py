@@ -20,7 +20,7 @@ from aevae_core.engine.fit import (
     fit,
     make_optimizer,
 )
-from aevae_core.jobs.manager import runner
+from aevae_core.jobs import runner
 from aevae_core.model.checkpoint import load_checkpoint
 from aevae_core.model.losses import loss_terms
 from aevae_core.model.networks import build_model
