@@ -46,9 +46,9 @@ from aevae_core.jobs.launch import Launcher, pick_gpu
 from aevae_core.jobs.processes import (
     _exit_reason,
     _stop_process,
-    cpu_count,
     default_max_workers,
     interrupt_orphans,
+    threads_per_job,
 )
 from aevae_core.store.record import FINAL
 from aevae_core.store.runs import QuotaExceeded, RunNotFound, RunStore
@@ -79,7 +79,7 @@ class JobManager:
         devices = gpu_devices()
         self.gpus: tuple[int, ...] = tuple(i for i, _ in devices) if len(devices) > 1 else ()
         self.capacity = self.max_workers * max(1, len(self.gpus))  # jobs at once, in all
-        self.threads_per_job = max(1, cpu_count() // self.capacity)
+        self.threads_per_job = threads_per_job(self.capacity)
         self.host = socket.gethostname()
         self._launcher = Launcher(on_ready=self._wake_up)
         self._ctx = self._launcher.ctx

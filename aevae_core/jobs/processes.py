@@ -28,10 +28,22 @@ def gpu_available() -> bool:
     return bool(gpu_devices())
 
 
+def threads_per_job(capacity: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``capacity`` concurrent CPU jobs: the cores but one, shared.
+
+    One core stays with the server (and, on a teacher's laptop, the browser). A job's
+    threads wait for each other at every parallel operation, so a core the server takes
+    stalls them all: the quick start (2-D VAE, 20 epochs of digits) took 9.6-19 s with 2
+    threads beside a busy server on 2 cores, 8.2-9.1 s with 1.
+    """
+    cores = cpu_count() if cores is None else cores
+    return max(1, (cores - 1) // max(1, capacity))
+
+
 def default_max_workers() -> int:
     """``AEVAE_MAX_WORKERS`` if set; else half the cores, 1 to 4 (at least 2 with a GPU).
 
-    CPU jobs each get ``cores // max_workers`` threads, so more jobs only split the cores.
+    CPU jobs share the cores but one (``threads_per_job``), so more jobs only split them.
     GPU jobs need little CPU and small models leave the GPU mostly idle, so two or more
     share it well (a class server with one GPU and many students).
     """

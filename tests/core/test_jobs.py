@@ -25,7 +25,7 @@ from jobs_helpers import QUICK, TIMEOUT, wait_final, wait_until, worker_pid
 
 from aevae_core.config import TrainConfig
 from aevae_core.jobs.manager import JobManager
-from aevae_core.jobs.processes import default_max_workers, pid_alive
+from aevae_core.jobs.processes import default_max_workers, pid_alive, threads_per_job
 from aevae_core.jobs.runner import execute_run
 from aevae_core.model.checkpoint import load_checkpoint, model_from_checkpoint
 from aevae_core.store.record import FINAL
@@ -156,7 +156,14 @@ def test_default_max_workers_and_thread_share(monkeypatch, runs_dir):
     assert 1 <= default_max_workers() <= 4
     manager = JobManager(runs_dir, max_workers=2, start=False)
     cores = len(os.sched_getaffinity(0))
-    assert manager.threads_per_job == max(1, cores // 2)
+    assert manager.threads_per_job == max(1, (cores - 1) // 2)
+
+
+@pytest.mark.parametrize(
+    "cores, capacity, threads", [(1, 1, 1), (2, 1, 1), (4, 1, 3), (4, 2, 1), (16, 4, 3), (8, 9, 1)]
+)
+def test_jobs_share_every_core_but_the_servers(cores, capacity, threads):
+    assert threads_per_job(capacity, cores) == threads
 
 
 # ----------------------------------------------------------------------------- cancel

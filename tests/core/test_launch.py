@@ -98,7 +98,7 @@ def test_several_gpus_one_gpu_per_job_and_max_workers_per_gpu(fake_smi, monkeypa
     monkeypatch.setattr(launch.Launcher, "process", process)
     manager = jobs.JobManager(runs_dir, max_workers=2, start=False)
     assert manager.gpus == (0, 1, 2) and manager.capacity == 6
-    assert manager.threads_per_job == max(1, processes.cpu_count() // 6)
+    assert manager.threads_per_job == max(1, (processes.cpu_count() - 1) // 6)
     manager._launcher.ready.set()  # as if the forkserver were up (nothing is forked here)
     ids = [manager.submit(TrainConfig(epochs=1, seed=i)) for i in range(7)]
     manager.tick()
