@@ -79,6 +79,8 @@ select_run(run["id"])
 st.subheader(run_label(run))
 if run["reason"]:
     st.caption(f"Reason: {run['reason']}")
+if run["node"] or run["host"]:  # where it trained (a Ray node for the ray backend)
+    st.caption(f"Ran on {run['node'] or run['host']} ({run['backend']} backend)")
 name = st.text_input(
     "Name",
     run["name"],

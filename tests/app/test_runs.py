@@ -65,6 +65,16 @@ def test_selected_run_offers_downloads(app_env, runs):
     assert {"config.json", "metrics.csv", "checkpoint (.pt)"} <= set(labels)
 
 
+def test_selected_run_says_its_backend_and_node(app_env, runs):
+    at = open_page(RUNS, {"run": runs["trained"]})
+    assert "(local backend)" in texts(at.caption)  # a foreground run: this host
+    on_ray = make_finished_run(app_env.store, "failed")
+    app_env.store.set_placement(on_ray, "ray", "gpu-node-3 (10.0.0.7)")
+    at = open_page(RUNS, {"run": on_ray})
+    no_exception(at)
+    assert "Ran on gpu-node-3 (10.0.0.7) (ray backend)" in texts(at.caption)
+
+
 def test_delete_requires_confirmation_and_removes_the_run(app_env, runs):
     victim = make_finished_run(app_env.store, "stopped")
     folder = app_env.store.run_dir(victim)
