@@ -15,6 +15,7 @@ Chosen by ``AEVAE_BACKEND`` (the app) or ``python -m aevae_core worker --backend
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import threading
@@ -76,6 +77,8 @@ def make_backend(
             backend._on_ready = on_ready  # type: ignore[attr-defined]
         return backend
     if backend_name(backend) == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise BackendError("'ray' needs Ray: python -m pip install -r requirements-cluster.txt")
         from aevae_core.ray_backend import RayBackend
 
         return RayBackend(on_ready=on_ready, max_workers=max_workers)
