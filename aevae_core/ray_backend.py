@@ -28,10 +28,12 @@ job whose device is ``cuda``, or ``auto`` when the cluster has GPUs. At most
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,8 +108,10 @@ class RayBackend:
         try:
             import ray
 
-            if not ray.is_initialized():
-                ray.init(address=self.address, log_to_driver=False)
+            if not ray.is_initialized():  # this package travels with the job (no shared disk)
+                code = {"py_modules": [str(Path(__file__).resolve().parent)]}
+                ray.init(address=self.address, log_to_driver=False, runtime_env=code)
+            _register_exit_hook()
             from aevae_core.ray_task import train_events
 
             fn = self._task_fn or train_events
@@ -160,6 +164,7 @@ class RayJob:
 
     # -- the Process methods the job manager calls ----------------------------------------
     def start(self) -> None:
+        _LIVE.add(self)
         self._thread.start()
 
     def is_alive(self) -> bool:
@@ -283,3 +288,32 @@ class RayJob:
                 else "the job manager shut down before the first epoch ended"
             )
         return "stopped", f"stopped by the user during epoch {epoch + 1}"
+
+
+_LIVE: weakref.WeakSet[RayJob] = weakref.WeakSet()
+
+
+_hooked: list[bool] = []
+
+
+def _register_exit_hook() -> None:
+    """Once, after ``ray.init``: atexit runs the last registered first, so this runs before
+    Ray's own exit hook ends the tasks (which the job threads would record as "failed")."""
+    if not _hooked:
+        _hooked.append(True)
+        atexit.register(_interrupt_at_exit)
+
+
+def _interrupt_at_exit() -> None:
+    """The manager's interpreter is exiting (its tasks die with it, Ray's fate sharing):
+    their runs end "interrupted" now rather than at the next manager's reconcile."""
+    for job in list(_LIVE):
+        if not job.is_alive():
+            continue
+        store = RunStore(Path(job.root))
+        epoch = store.get_run(job.run_id)["last_epoch"]
+        store.finish(
+            job.run_id, "interrupted", f"the job manager exited during epoch {epoch + 1}; resume "
+            f"to continue from the last checkpoint (epoch {epoch})", only_if=RUNNING,
+        )  # fmt: skip
+        job._abandon.set()  # after: its thread must not record the end first

@@ -203,10 +203,40 @@ MANAGER_SCRIPT = textwrap.dedent(
     from aevae_core.config import TrainConfig
     manager = JobManager(sys.argv[1], backend="ray")
     print(manager.submit(TrainConfig.from_json(sys.argv[2])), flush=True)
+    if sys.stdin.readline().strip() == "exit":  # the test saw the run start
+        sys.exit(0)
     while True:
         time.sleep(1)
     """
 )
+
+
+def start_manager(ray, runs_dir: Path) -> subprocess.Popen:
+    """A manager in another process on the same cluster (through RAY_ADDRESS, so it ships
+    aevae_core with its job) that queues LONG and prints its id."""
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    return subprocess.Popen(
+        [sys.executable, "-c", MANAGER_SCRIPT, str(runs_dir), LONG.to_json()],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+
+
+def test_a_manager_that_exits_interrupts_its_runs(ray_cluster, runs_dir: Path) -> None:
+    ray = ray_cluster
+    proc = start_manager(ray, runs_dir)
+    try:
+        run_id = proc.stdout.readline().strip()
+        store = RunStore(runs_dir)
+        wait_until(lambda: store.metrics(run_id, "step"), "a first step row")
+        proc.stdin.write("exit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    run = store.get_run(run_id)
+    assert run["status"] == "interrupted" and "the job manager exited" in run["reason"], run
+    wait_until(lambda: cpus_free(ray), "Ray to end the exited manager's task", timeout=30)
 
 
 def test_a_dead_manager_takes_its_tasks_and_its_runs_end_interrupted(
@@ -215,11 +245,7 @@ def test_a_dead_manager_takes_its_tasks_and_its_runs_end_interrupted(
     from aevae_core.jobs import JobManager
 
     ray = ray_cluster
-    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", MANAGER_SCRIPT, str(runs_dir), LONG.to_json()],
-        env=env, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )  # fmt: skip
+    proc = start_manager(ray, runs_dir)
     try:
         run_id = proc.stdout.readline().strip()
         store = RunStore(runs_dir)
