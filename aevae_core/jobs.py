@@ -279,6 +279,7 @@ class JobManager:
         return interrupt_orphans(self.store, self.host, active)
 
     def _wake_up(self) -> None:
+        self.capacity = self._launcher.capacity or self.capacity  # a Ray cluster's, once up
         self._wake.set()
 
     def _loop(self) -> None:

@@ -117,6 +117,7 @@ def test_every_metric_streams_back_to_the_store(make_manager, capsys) -> None:
     manager = make_manager()
     run_id = manager.submit(SMALL)
     run = wait_final(manager.store, run_id)
+    assert manager.capacity == 2  # the cluster's 2 CPUs, one per job (the pages show it)
     assert run["status"] == "completed", run["reason"]
     store = manager.store
     steps, epochs = store.metrics(run_id, "step"), store.metrics(run_id, "epoch")
