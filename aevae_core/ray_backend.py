@@ -110,7 +110,8 @@ class RayBackend:
 
             if not ray.is_initialized():  # this package travels with the job (no shared disk)
                 code = {"py_modules": [str(Path(__file__).resolve().parent)]}
-                ray.init(address=self.address, log_to_driver=False, runtime_env=code)
+                own = {} if self.address else {"include_dashboard": False}  # a local cluster
+                ray.init(address=self.address, log_to_driver=False, runtime_env=code, **own)
             _register_exit_hook()
             from aevae_core.ray_task import train_events
 
@@ -128,6 +129,11 @@ class RayBackend:
         self.ready.set()
         if self._on_ready is not None:
             self._on_ready()
+        # Without RAY_ADDRESS, ray.init started the cluster's processes from this thread with
+        # PR_SET_PDEATHSIG, which fires when the *thread* that forked them ends: Ray's GCS
+        # and raylet would be killed as soon as this function returned. So this (daemon)
+        # thread lives as long as the process.
+        threading.Event().wait()
 
     def task_options(self, config: Any) -> dict[str, Any]:
         """What a run's task asks Ray for: CPUs, plus GPUs for a CUDA job."""

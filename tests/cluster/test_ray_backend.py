@@ -260,3 +260,20 @@ def test_a_dead_manager_takes_its_tasks_and_its_runs_end_interrupted(
     JobManager(runs_dir, backend="ray", start=False).reconcile()
     run = store.get_run(run_id)
     assert run["status"] == "interrupted" and "ended without finishing it" in run["reason"]
+
+
+def test_the_cli_worker_with_its_own_cluster(ray_cluster, runs_dir: Path) -> None:
+    """``worker --backend ray`` without RAY_ADDRESS starts a one-node cluster of its own
+    (from a background thread: it must outlive that thread) and runs the queue."""
+    store = RunStore(runs_dir)
+    run_id = store.create_run(SMALL.replace(epochs=2))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "aevae_core", "worker", "--backend", "ray", "--exit-when-idle",
+         "--runs-dir", str(runs_dir)],
+        env=env, cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = store.get_run(run_id)
+    assert run["status"] == "completed", (run["reason"], done.stderr[-2000:])
+    assert run["backend"] == "ray" and [e["epoch"] for e in store.metrics(run_id)] == [1, 2]
