@@ -109,7 +109,9 @@ class RayBackend:
             import ray
 
             if not ray.is_initialized():  # this package travels with the job (no shared disk)
-                code = {"py_modules": [str(Path(__file__).resolve().parent)]}
+                import aevae_core  # the package, wherever this module sits in it
+
+                code = {"py_modules": [str(Path(aevae_core.__file__).resolve().parent)]}
                 own = {} if self.address else {"include_dashboard": False}  # a local cluster
                 ray.init(address=self.address, log_to_driver=False, runtime_env=code, **own)
             _register_exit_hook()
