@@ -6,7 +6,7 @@
     python -m aevae_core runs list --json
     python -m aevae_core runs show RUN_ID --json
     python -m aevae_core lessons {list --json | pretrain [KEY...]}  # queue them before class
-    python -m aevae_core worker                      # run queued jobs without the app
+    python -m aevae_core worker [--backend ray]      # run queued jobs without the app
     python -m aevae_core export RUN_ID --format onnx --out DIR  # or safetensors, torchscript
 
 A bad value exits with code 2 and one line naming the flag and what is allowed.
@@ -149,9 +149,8 @@ def build_parser() -> Parser:
     worker.add_argument("--runs-dir")
     worker.add_argument("--data-dir")
     worker.add_argument("--max-workers", type=_number(int), default=None)
-    worker.add_argument(
-        "--exit-when-idle", action="store_true", help="stop when the queue is empty"
-    )
+    worker.add_argument("--backend", choices=("local", "ray"), help="default: $AEVAE_BACKEND")
+    worker.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is idle")
     return parser
 
 
@@ -308,13 +307,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from aevae_core.jobs.backends import BackendError
     from aevae_core.jobs.manager import JobManager
 
     if args.data_dir:
         os.environ["AEVAE_DATA_DIR"] = args.data_dir
-    manager = JobManager(args.runs_dir, max_workers=args.max_workers)
-    print(f"worker: up to {manager.max_workers} jobs at once from {manager.store.root}",
-          file=sys.stderr)  # fmt: skip
+    try:
+        manager = JobManager(args.runs_dir, max_workers=args.max_workers, backend=args.backend)
+    except BackendError as exc:  # a bad AEVAE_BACKEND
+        bad_value("backend", str(exc))
+    print(f"worker ({manager.backend}): runs of {manager.store.root}", file=sys.stderr)
     # `kill PID` (SIGTERM, what systemd and docker send) shuts down like Ctrl-C: running
     # runs end "interrupted" (resumable) rather than being left to the next reconcile.
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

@@ -19,7 +19,7 @@ from pages.ui.common import (
     selected_run_id,
     store,
 )
-from pages.ui.exports import metrics_download
+from pages.ui.exports import downloads_row
 
 st.title("Runs")
 runs = store().list_runs()
@@ -79,6 +79,8 @@ select_run(run["id"])
 st.subheader(run_label(run))
 if run["reason"]:
     st.caption(f"Reason: {run['reason']}")
+if run["node"] or run["host"]:  # where it trained (a Ray node for the ray backend)
+    st.caption(f"Ran on {run['node'] or run['host']} ({run['backend']} backend)")
 name = st.text_input(
     "Name",
     run["name"],
@@ -94,38 +96,7 @@ if " ".join(name.split()) != run["name"]:  # as set_name stores it
 if is_teacher():
     pin_toggle(run)
 
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1.6, 1.2])  # the per-step label is the longest
-c1.page_link(
-    "pages/train.py",
-    label="Open in Train",
-    icon=":material/monitoring:",
-    query_params={"run": run["id"]},
-)
-
-c2.download_button(
-    "config.json",
-    run["config"],
-    f"{run['id']}-config.json",
-    "application/json",
-    key="runs_dl_config",
-)
-for where, kind, label, name in (
-    (c3, "epoch", "metrics.csv", "metrics"),
-    (c4, "step", "metrics per step (CSV)", "metrics-per-step"),
-):
-    rows = store().metrics(run["id"], kind)
-    metrics_download(where, rows, label, f"{run['id']}-{name}.csv", key=f"runs_dl_{name}")
-ckpt = store().checkpoint_path(run["id"], "latest")
-if ckpt.exists():
-    c5.download_button(
-        "checkpoint (.pt)",
-        ckpt.read_bytes(),
-        f"{run['id']}.pt",
-        "application/octet-stream",
-        key="runs_dl_ckpt",
-    )
-else:
-    c5.button("checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet")
+downloads_row(run)
 
 with st.expander("Delete this run"):
     refused = refusal(run)  # another student's run: disabled, with the reason

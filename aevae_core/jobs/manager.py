@@ -42,7 +42,8 @@ from aevae_core.config import TrainConfig
 from aevae_core.engine.devices import gpu_devices
 from aevae_core.jobs import classroom
 from aevae_core.jobs.admission import submit_to_store
-from aevae_core.jobs.launch import Launcher, pick_gpu
+from aevae_core.jobs.backends import Backend, make_backend
+from aevae_core.jobs.launch import pick_gpu
 from aevae_core.jobs.processes import (
     _exit_reason,
     _stop_process,
@@ -72,16 +73,21 @@ class JobManager:
         *,
         max_workers: int | None = None,
         start: bool = True,
+        backend: str | Backend | None = None,
     ) -> None:
+        """``backend``: "local" (forkserver workers) or "ray" (backends.py); default
+        AEVAE_BACKEND, else local. BackendError names the setting when it is neither."""
         self.store = RunStore(runs_dir)
         self.max_workers = max(1, int(max_workers)) if max_workers else default_max_workers()
+        self._launcher = make_backend(backend, self._wake_up, max_workers=max_workers)
+        self.backend = self._launcher.name
         # Several GPUs: one GPU per job, max_workers per GPU. One GPU (or none): as is.
-        devices = gpu_devices()
+        # (A Ray cluster places GPU jobs itself.)
+        devices = gpu_devices() if self.backend == "local" else []
         self.gpus: tuple[int, ...] = tuple(i for i, _ in devices) if len(devices) > 1 else ()
         self.capacity = self.max_workers * max(1, len(self.gpus))  # jobs at once, in all
         self.threads_per_job = threads_per_job(self.capacity)
         self.host = socket.gethostname()
-        self._launcher = Launcher(on_ready=self._wake_up)
         self._ctx = self._launcher.ctx
         self._active: dict[str, Any] = {}  # run id -> its worker Process
         self._gpu_of: dict[str, int | None] = {}  # run id -> the GPU its worker was given
@@ -272,6 +278,7 @@ class JobManager:
         return interrupt_orphans(self.store, self.host, active)
 
     def _wake_up(self) -> None:
+        self.capacity = self._launcher.capacity or self.capacity  # a Ray cluster's, once up
         self._wake.set()
 
     def _loop(self) -> None:
@@ -331,7 +338,7 @@ class JobManager:
             self._launcher.warm_up()
             return
         with self._lock:
-            free = self.capacity - len(self._active)
+            free = (self._launcher.capacity or self.capacity) - len(self._active)
         if free <= 0:
             return
         for run in self.start_order():
@@ -355,6 +362,7 @@ class JobManager:
                                   only_if=RUNNING)  # fmt: skip
                 continue
             self.store.set_pid(run_id, proc.pid)
+            self.store.set_placement(run_id, self.backend, self._launcher.node(proc))
             with self._lock:
                 self._active[run_id] = proc
                 self._gpu_of[run_id] = gpu

@@ -36,7 +36,7 @@ from aevae_core.engine.failures import failure_reason, is_out_of_memory, release
 from aevae_core.engine.fit import Callbacks, FitResult, fit
 from aevae_core.files import atomic_write_bytes
 from aevae_core.jobs.run_eval import store_run_metrics
-from aevae_core.model.checkpoint import load_checkpoint, save_checkpoint
+from aevae_core.model.checkpoint import checkpoint_bytes, load_checkpoint
 from aevae_core.model.networks import Autoencoder
 from aevae_core.store.runs import CANCEL_INTERRUPT, CANCEL_STOP, RunStore
 from aevae_core.store.snapshots import make_snapshot
@@ -142,29 +142,34 @@ class StoreRecorder(Callbacks):
     def on_epoch_end(
         self, record: dict[str, Any], model: Autoencoder, optimizer: torch.optim.Optimizer
     ) -> None:
+        epoch, history = record["epoch"], [*self.history, record]
+        parts = {"model": model, "config": self.config, "epoch": epoch, "history": history}
+        self.write_epoch(
+            record, make_snapshot(model, self.data, self.config.seed),
+            checkpoint_bytes(optimizer=None, **parts),
+            checkpoint_bytes(optimizer=optimizer, **parts), time.process_time() - self._cpu0,
+        )  # fmt: skip
+
+    def write_epoch(
+        self, record: dict[str, Any], snapshot: dict, weights: bytes, latest: bytes, cpu_s: float
+    ) -> None:
+        """Store one finished epoch: its snapshot, its weights-only checkpoint (``weights``),
+        ``latest.pt`` (``latest``: with the optimizer), ``best.pt``, its row and the run's
+        progress. A Ray job's manager calls this with what the remote task sent."""
         epoch = record["epoch"]
         self.history.append(record)
-        self.store.write_snapshot(
-            self.run_id, epoch, make_snapshot(model, self.data, self.config.seed)
-        )
+        self.store.write_snapshot(self.run_id, epoch, snapshot)
         # The epoch's own weights before latest.pt: a kill in between leaves a file that a
         # resume from the previous epoch removes, never a latest.pt without its epoch file.
-        save_checkpoint(
-            self.store.epoch_checkpoint_path(self.run_id, epoch), model=model, optimizer=None,
-            config=self.config, epoch=epoch, history=self.history,
-        )  # fmt: skip
-        latest = self.store.checkpoint_path(self.run_id, "latest")
-        save_checkpoint(
-            latest, model=model, optimizer=optimizer, config=self.config, epoch=epoch,
-            history=self.history,
-        )  # fmt: skip
+        atomic_write_bytes(self.store.epoch_checkpoint_path(self.run_id, epoch), weights)
+        atomic_write_bytes(self.store.checkpoint_path(self.run_id, "latest"), latest)
         if record["val_loss"] < self.best:
             self.best = record["val_loss"]
-            atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest.read_bytes())
+            atomic_write_bytes(self.store.checkpoint_path(self.run_id, "best"), latest)
         prune_epoch_checkpoints(self.store, self.run_id, epoch, self.config.epochs)
         # CPU seconds this process has spent on the run since it (re)started: wall times
         # mislead on a shared machine, so the store keeps both.
-        row = {**record, "cpu_s": time.process_time() - self._cpu0}
+        row = {**record, "cpu_s": cpu_s}
         with self._lock:
             self.buffer.append(("epoch", epoch, record["step"], row))
         self.flush()

@@ -29,16 +29,21 @@ def _finite(state: dict[str, torch.Tensor]) -> bool:
     return all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
 
 
-def save_checkpoint(
-    path: Path,
+def save_checkpoint(path: Path, **parts: Any) -> None:
+    """Write ``checkpoint_bytes(**parts)`` atomically."""
+    atomic_write_bytes(path, checkpoint_bytes(**parts))
+
+
+def checkpoint_bytes(
     *,
     model: Autoencoder,
     optimizer: torch.optim.Optimizer | None,
     config: TrainConfig,
     epoch: int,
     history: list[dict[str, Any]],
-) -> None:
-    """Write atomically; refuse weights that are not finite (no NaN ever reaches a checkpoint)."""
+) -> bytes:
+    """A checkpoint file's bytes; refuses weights that are not finite (no NaN ever reaches
+    a checkpoint). Ray jobs send these bytes to the manager, which writes the file."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if not _finite(state):
         raise CheckpointError("model weights are not finite; checkpoint not written")
@@ -56,7 +61,7 @@ def save_checkpoint(
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -49,3 +49,5 @@ class Run(TypedDict):
     owner: str  # the browser, "cli", "lessons" or "local" (classroom.py)
     pinned: int  # 1: a teacher's example, listed first
     name: str  # the name people gave it ('' = none)
+    backend: str  # where jobs ran it: "local" (worker processes here) or "ray" (jobs/backends.py)
+    node: str | None  # the machine it trained on (None until it starts)

@@ -233,6 +233,11 @@ class RunStore(RunFiles, SqliteDB):
                 "UPDATE runs SET pid=?, pid_birth=? WHERE id=?", (pid, process_birth(pid), run_id)
             )
 
+    def set_placement(self, run_id: str, backend: str, node: str | None) -> None:
+        """Record where a run trains: the backend that started it and its node's name."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET backend=?, node=? WHERE id=?", (backend, node, run_id))
+
     def update_progress(self, run_id: str, **fields: Any) -> None:
         allowed = {"last_epoch", "last_step", "total_steps", "val_loss", "best_val_loss"}
         bad = set(fields) - allowed

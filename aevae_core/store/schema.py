@@ -47,12 +47,14 @@ MIGRATIONS = (
     ("owner", "TEXT NOT NULL DEFAULT 'local'"),  # who started it (classroom.py); old: local
     ("pinned", "INTEGER NOT NULL DEFAULT 0"),  # a teacher's example run, listed first
     ("name", "TEXT NOT NULL DEFAULT ''"),  # a name people give a run ('' = none), set_name
+    ("backend", "TEXT NOT NULL DEFAULT 'local'"),  # what trained it: local or ray (backends.py)
+    ("node", "TEXT"),  # where it trained: a host name, or a Ray node's (set_placement)
 )
 RUN_COLUMNS = (
     "id, seq, status, reason, config, dataset, model, arch, latent_dim, beta, epochs, group_id, "
     "created, started, ended, pid, host, pid_birth, owner_pid, owner_birth, last_epoch, "
     "last_step, total_steps, val_loss, best_val_loss, cancel_requested, resume, owner, pinned, "
-    "name"
+    "name, backend, node"
 )
 
 

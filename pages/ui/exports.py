@@ -12,6 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from aevae_core.store.record import Run
+from pages.ui.common import store
+
 PNG_URI = "data:image/png;base64,"
 
 
@@ -52,3 +55,42 @@ def metrics_download(
 ) -> None:
     """A button in ``where`` (a column) that downloads ``rows`` as ``name``, disabled if none."""
     where.download_button(label, metrics_csv(rows), name, "text/csv", key=key, disabled=not rows)
+
+
+def downloads_row(run: Run) -> None:
+    """The Runs page's row of links and downloads for one run: open it in Train, its config,
+    its metrics per epoch and per step (CSV), its latest checkpoint."""
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1.6, 1.2])  # the per-step label is the longest
+    c1.page_link(
+        "pages/train.py",
+        label="Open in Train",
+        icon=":material/monitoring:",
+        query_params={"run": run["id"]},
+    )
+
+    c2.download_button(
+        "config.json",
+        run["config"],
+        f"{run['id']}-config.json",
+        "application/json",
+        key="runs_dl_config",
+    )
+    for where, kind, label, name in (
+        (c3, "epoch", "metrics.csv", "metrics"),
+        (c4, "step", "metrics per step (CSV)", "metrics-per-step"),
+    ):
+        rows = store().metrics(run["id"], kind)
+        metrics_download(where, rows, label, f"{run['id']}-{name}.csv", key=f"runs_dl_{name}")
+    ckpt = store().checkpoint_path(run["id"], "latest")
+    if ckpt.exists():
+        c5.download_button(
+            "checkpoint (.pt)",
+            ckpt.read_bytes(),
+            f"{run['id']}.pt",
+            "application/octet-stream",
+            key="runs_dl_ckpt",
+        )
+    else:
+        c5.button(
+            "checkpoint (.pt)", disabled=True, key="runs_dl_ckpt_none", help="No checkpoint yet"
+        )

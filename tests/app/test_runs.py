@@ -125,6 +125,16 @@ def test_metrics_csv_writes_lists_as_json_and_keeps_every_key():
     assert metrics_csv([]) == ""
 
 
+def test_selected_run_says_its_backend_and_node(app_env, runs):
+    at = open_page(RUNS, {"run": runs["trained"]})
+    assert "(local backend)" in texts(at.caption)  # a foreground run: this host
+    on_ray = make_finished_run(app_env.store, "failed")
+    app_env.store.set_placement(on_ray, "ray", "gpu-node-3 (10.0.0.7)")
+    at = open_page(RUNS, {"run": on_ray})
+    no_exception(at)
+    assert "Ran on gpu-node-3 (10.0.0.7) (ray backend)" in texts(at.caption)
+
+
 def test_delete_requires_confirmation_and_removes_the_run(app_env, runs):
     victim = make_finished_run(app_env.store, "stopped")
     folder = app_env.store.run_dir(victim)
