@@ -8,6 +8,7 @@ slow that page), and Home brings it forward once it is drawn. The classroom scen
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 from typing import Any
@@ -48,7 +49,11 @@ def _preload_once() -> None:
 
 def _preload() -> None:
     try:
-        # First what the quick start's Train page needs (torch, the engine), then the rest.
+        # First the quick start's Train page's own modules (no torch: a second, they draw
+        # the page while torch loads; imported during the click, they waited behind it),
+        # then torch and the engine it starts, then the rest.
+        for name in ("pages.ui.train_form", "pages.ui.train_live"):
+            importlib.import_module(name)
         import aevae_core.data.datasets  # noqa: F401  (torch; the pre-flight reads its registry)
         import aevae_core.engine.fit  # noqa: F401  (the Train page)
 
@@ -80,7 +85,8 @@ def limit_torch_threads() -> None:
     is in ``sys.modules`` but this module has not seen its import finish, another thread may
     still be importing it, and a half-imported torch must not be called: a background
     thread's ``import torch`` waits for that import to end (Python's per-module import
-    lock), then sets the threads. No page waits for it.
+    lock); from then on each call sets the calling thread's count (OpenMP keeps one per
+    thread, and every script run calls this first). No page waits for it.
     """
     if "torch" not in sys.modules:
         return
