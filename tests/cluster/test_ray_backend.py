@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from aevae_core.config import TrainConfig
-from aevae_core.store.runs import FINAL, RunStore
+from aevae_core.store.record import FINAL
+from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
