@@ -6,9 +6,12 @@ at import time. Tests that import umap are marked slow (numba compiles for tens 
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +22,8 @@ from aevae_core.explore import evolution, numba_cache, warmup
 from aevae_core.explore import projection as P
 from aevae_core.jobs.runner import execute_run
 from aevae_core.store.runs import RunStore
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +216,36 @@ def test_a_cache_set_after_numba_is_imported_is_logged_not_reloaded(tmp_path, mo
 def test_warm_state_of_pca():
     assert warmup.is_warm("pca") and warmup.is_warm("raw")
     assert warmup.warm_up(methods=("pca",)) is None  # nothing to compile
+
+
+WARM_UP_ELSEWHERE = """
+import json, sys
+from aevae_core.explore import warmup
+warmup.warm_up(("umap", "tsne"), background=False)
+print(json.dumps({"umap": warmup.warm_state("umap"), "tsne": warmup.warm_state("tsne"),
+                  "umap_imported_here": "umap" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_umap_compiles_in_a_subprocess_and_the_server_never_imports_it(tmp_path):
+    """The warm-up leaves UMAP compiled (numba's disk cache) without importing umap in the
+    server: done there, it held the GIL for seconds while pages rendered."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache.ensure_numba_cache())}
+    proc = subprocess.run(
+        [sys.executable, "-c", WARM_UP_ELSEWHERE], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"umap": "warm", "tsne": "warm", "umap_imported_here": False}
+
+
+def test_a_failed_compilation_says_why(monkeypatch):
+    monkeypatch.setattr(warmup, "_STATE", {})
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the subprocess fails
+    warmup.warm_up(("umap",), background=False)
+    assert warmup.warm_state("umap") == "failed"
 
 
 @pytest.mark.slow
