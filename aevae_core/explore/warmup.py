@@ -80,7 +80,6 @@ def _compile_umap_elsewhere() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "aevae_core.explore.warmup"], cwd=root, env=env,
         capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S,
-        preexec_fn=lambda: os.nice(WORKER_NICE),
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"compiling UMAP failed: {proc.stderr.strip()[-500:]}")
@@ -123,5 +122,8 @@ def warm_state(method: str) -> str:
 
 
 if __name__ == "__main__":  # what _compile_umap_elsewhere runs
+    # Lowered here, not by a preexec_fn: forking a server that runs threads must not run
+    # Python code in the child before exec.
+    os.nice(WORKER_NICE)
     ensure_numba_cache()
     compile_umap()
