@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ if str(REPO / "tests") not in sys.path:  # the page list both suites share
 
 from page_list import PageInfo, app_pages, page_heading  # noqa: E402, F401
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from support import polling  # noqa: E402
 
 from aevae_core.config import TrainConfig  # noqa: E402
 from aevae_core.jobs.runner import execute_run  # noqa: E402
@@ -107,14 +107,7 @@ def trace_points(figure: dict) -> int:
 
 def wait_for(predicate: Any, timeout: float, what: str, poll: float = 0.2) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail saying ``what`` after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
+    return polling.wait_until(predicate, what, timeout, poll)
 
 
 def query_param(at: AppTest, key: str) -> str | None:

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import polling
 
 from aevae_core.config import TrainConfig
-from aevae_core.store.record import FINAL
 from aevae_core.store.runs import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -31,21 +31,11 @@ LONG = SMALL.replace(epochs=200, max_samples=1200)
 
 
 def wait_until(predicate, what: str, timeout: float = TIMEOUT, poll: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
+    return polling.wait_until(predicate, what, timeout, poll)
 
 
 def wait_final(store: RunStore, run_id: str, timeout: float = TIMEOUT) -> dict:
-    return wait_until(
-        lambda: (run := store.get_run(run_id))["status"] in FINAL and run, f"{run_id} to end",
-        timeout,
-    )  # fmt: skip
+    return polling.wait_final(store, run_id, timeout, poll=0.05)
 
 
 def cpus_free(ray) -> bool:

@@ -5,14 +5,14 @@ behind."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from support import polling
 
 from aevae_core.config import TrainConfig
 from aevae_core.jobs.manager import JobManager
 from aevae_core.jobs.processes import pid_alive
-from aevae_core.store.record import FINAL
 from aevae_core.store.runs import RunStore
 
 TIMEOUT = 120.0  # generous: the machine may be shared; nothing here asserts durations
@@ -25,22 +25,11 @@ QUICK = TrainConfig(
 
 
 def wait_until(predicate, what: str, timeout: float = TIMEOUT, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
+    return polling.wait_until(predicate, what, timeout, poll)
 
 
 def wait_final(store: RunStore, run_id: str, timeout: float = TIMEOUT) -> dict:
-    return wait_until(
-        lambda: (run := store.get_run(run_id))["status"] in FINAL and run,
-        f"{run_id} to end",
-        timeout,
-    )
+    return polling.wait_final(store, run_id, timeout)
 
 
 def worker_pid(store: RunStore, run_id: str) -> int:
