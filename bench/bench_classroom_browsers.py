@@ -36,7 +36,8 @@ from e2e_helpers import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, streamlit_server  # 
 from support.classroom_result import CpuSampler, ScenarioResult, Session  # noqa: E402
 from support.classroom_scenario import SESSIONS  # noqa: E402
 
-from aevae_core.store.runs import ACTIVE, RunStore  # noqa: E402
+from aevae_core.store.record import ACTIVE  # noqa: E402
+from aevae_core.store.runs import RunStore  # noqa: E402
 
 TIMEOUT_S = 420.0  # the whole scenario; the jobs themselves take about a minute
 STEP_TIMEOUT_MS = 90_000  # one page load or one widget change under load

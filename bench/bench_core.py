@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from aevae_core.config import TrainConfig  # noqa: E402
 from aevae_core.data.datasets import load_dataset  # noqa: E402
 from aevae_core.data.registry import DatasetError  # noqa: E402
-from aevae_core.engine.fit import Callbacks, autocast_dtype, evaluate, fit  # noqa: E402
+from aevae_core.engine.evaluate import evaluate  # noqa: E402
+from aevae_core.engine.fit import Callbacks, autocast_dtype, fit  # noqa: E402
 from aevae_core.model.networks import build_model  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"

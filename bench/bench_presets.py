@@ -44,7 +44,8 @@ from torch import nn  # noqa: E402
 
 from aevae_core.data.datasets import load_dataset  # noqa: E402
 from aevae_core.data.registry import DatasetError  # noqa: E402
-from aevae_core.engine.fit import autocast_dtype, evaluate, fit, resolve_device  # noqa: E402
+from aevae_core.engine.evaluate import evaluate  # noqa: E402
+from aevae_core.engine.fit import autocast_dtype, fit, resolve_device  # noqa: E402
 from aevae_core.model.networks import count_parameters  # noqa: E402
 from aevae_core.presets import get_preset  # noqa: E402
 

@@ -737,7 +737,7 @@ def test_expected_failures_log_one_line_unexpected_ones_a_traceback(runs_dir, tm
 
 
 def test_failure_reasons_for_out_of_memory():
-    from aevae_core.jobs.runner import failure_reason
+    from aevae_core.engine.failures import failure_reason
 
     torch_cpu = RuntimeError(
         "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "

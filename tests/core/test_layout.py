@@ -5,6 +5,7 @@ path per name, the core free of streamlit, and the typed run record equal to the
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "aevae_core"
 # Top first: a module may import from its own layer or a layer above it, never below.
 LAYERS = [
-    "files", "data", "config", "presets", "model", "engine", "plots", "store", "explore",
-    "lessons", "jobs", "export", "cli_common", "cli_lessons", "cli_export", "cli", "__main__",
+    "files", "settings", "data", "config", "presets", "model", "engine", "plots", "store",
+    "explore", "lessons", "jobs", "export", "cli_common", "cli_lessons", "cli_export", "cli",
+    "__main__",
 ]  # fmt: skip
 
 
@@ -126,11 +128,47 @@ def test_file_sizes():
     assert not helpers, f"page helpers over 200 lines: {helpers}"
 
 
-def test_the_core_never_imports_streamlit_and_has_no_reexport_shims():
+def test_the_core_never_imports_streamlit():
     for path in CORE.rglob("*.py"):
         text = path.read_text()
         assert "import streamlit" not in text and "from streamlit" not in text, path
-        assert "re-export" not in text.lower(), f"{path}: one name, one import path"
+
+
+def _defined_at_top(path: Path) -> set[str]:
+    """The names a module defines itself (functions, classes, assignments), not imports."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def test_every_name_is_imported_from_the_module_that_defines_it():
+    """One import path per name: ``from aevae_core.X import name`` anywhere in the repository
+    (product, tests, benches, examples) names a submodule of X or something X defines, never
+    what X itself imported (a re-export shim)."""
+    files = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(files) > 100
+    bad = []
+    for file in files:
+        for node in ast.walk(ast.parse((REPO / file).read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0):
+                continue
+            if not (node.module or "").startswith("aevae_core"):
+                continue
+            base = REPO / node.module.replace(".", "/")
+            module = base.with_suffix(".py") if base.with_suffix(".py").exists() else base
+            defined = _defined_at_top(module if module.is_file() else base / "__init__.py")
+            for alias in node.names:
+                submodule = (base / f"{alias.name}.py").exists() or (base / alias.name).is_dir()
+                if not submodule and alias.name not in defined:
+                    bad.append(f"{file}:{node.lineno}: {alias.name} from {node.module}")
+    assert not bad, "import these from the module that defines them:\n" + "\n".join(bad)
 
 
 def test_the_run_record_has_the_tables_columns():

@@ -10,16 +10,9 @@ import torch
 
 from aevae_core.config import TrainConfig
 from aevae_core.engine import fit as train_module
-from aevae_core.engine.fit import (
-    Callbacks,
-    autocast_dtype,
-    beta_at,
-    corrupt,
-    evaluate,
-    explosion_limit,
-    fit,
-    make_optimizer,
-)
+from aevae_core.engine.evaluate import evaluate
+from aevae_core.engine.fit import Callbacks, autocast_dtype, beta_at, corrupt, explosion_limit, fit
+from aevae_core.engine.optim import make_optimizer
 from aevae_core.jobs import runner
 from aevae_core.model.checkpoint import load_checkpoint
 from aevae_core.model.losses import loss_terms

@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from aevae_core.jobs.classroom import START_INTERVAL_S
-from aevae_core.store.runs import ACTIVE, RunStore
+from aevae_core.store.record import ACTIVE  # noqa: E402
+from aevae_core.store.runs import RunStore
 
 from .classroom_harness import HARNESS, server_like_apptest
 from .classroom_result import CpuSampler, ScenarioResult, Session
