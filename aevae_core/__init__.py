@@ -17,7 +17,7 @@ this list, never below; tests/core/test_layout.py checks it):
 13. a trained model leaves as ONNX, safetensors    export (python -m aevae_core export)
     or TorchScript
 
-Layers, top first: files, data, config, presets, model, engine, plots, store, explore,
+Layers, top first: files, settings, data, config, presets, model, engine, plots, store, explore,
 lessons, jobs, export, then the CLI (cli_common, cli_lessons, cli_export, cli, __main__).
 
 Importing the package is free of side effects: it imports no torch, no streamlit and does no

@@ -8,6 +8,7 @@ import os
 import signal
 from typing import Any
 
+from aevae_core.settings import env_number
 from aevae_core.store.runs import process_birth
 
 log = logging.getLogger("aevae_core.jobs.manager")
@@ -63,18 +64,7 @@ WORKER_NICE = 10  # default niceness of the forkserver, its warm-up and the trai
 def worker_nice() -> int:
     """``AEVAE_WORKER_NICE`` (0-19; default 10): how much lower than the server the workers
     run, so that page renders stay responsive while jobs train on the same cores."""
-    env = os.environ.get("AEVAE_WORKER_NICE", "").strip()
-    if not env:
-        return WORKER_NICE
-    try:
-        value = int(env)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 19:
-        log.warning("AEVAE_WORKER_NICE=%r: allowed: an integer from 0 to 19; using %d",
-                    env, WORKER_NICE)  # fmt: skip
-        return WORKER_NICE
-    return value
+    return env_number("AEVAE_WORKER_NICE", WORKER_NICE, low=0, high=19, integer=True)
 
 
 def lower_priority() -> int:

@@ -38,6 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aevae_core.jobs.processes import default_max_workers
+from aevae_core.settings import env_number
 from aevae_core.store.runs import CANCEL_INTERRUPT, RunStore
 
 log = logging.getLogger("aevae_core.jobs.manager")
@@ -45,20 +47,6 @@ log = logging.getLogger("aevae_core.jobs.manager")
 POLL_S = 0.2  # how often a job's thread looks at the store's cancel flag
 RETRY_CONNECT_S = 10.0
 RUNNING = ("running",)
-
-
-def _env_number(name: str, default: float, *, low: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = low - 1
-    if value < low:
-        log.warning("%s=%r: allowed: a number >= %g; using %g", name, raw, low, default)
-        return default
-    return value
 
 
 class RayBackend:
@@ -79,9 +67,11 @@ class RayBackend:
         """``task``: the generator function run remotely (default ray_task.train_events);
         ``runtime_env``: Ray's, for every task (e.g. a test's worker_process_setup_hook)."""
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        self.cpus = int(_env_number("AEVAE_RAY_CPUS", 1, low=1))
-        self.gpus = _env_number("AEVAE_RAY_GPUS", 1, low=0.01)
-        self.max_workers = max_workers or int(_env_number("AEVAE_MAX_WORKERS", 0, low=1)) or None
+        self.cpus = env_number("AEVAE_RAY_CPUS", 1, low=1, integer=True)
+        self.gpus = env_number("AEVAE_RAY_GPUS", 1.0, low=0.01)
+        # The local pool's rule for AEVAE_MAX_WORKERS, when it is set; else the cluster's size.
+        workers_set = bool(os.environ.get("AEVAE_MAX_WORKERS", "").strip())
+        self.max_workers = max_workers or (default_max_workers() if workers_set else None)
         self.capacity: int | None = None  # jobs at once; known once connected
         self.cluster_gpus = 0.0
         self.error: str | None = None  # why the last connection attempt failed
