@@ -110,5 +110,6 @@ if st.button("Train a 2-D VAE on digits", type="primary", key="home_quick_start"
         select_run(run_id)
         st.switch_page("pages/train.py", query_params={"run": run_id})
 
-# Drawn: now import torch in the background (the Train page this button opens needs it).
+# Drawn: now import the Train page's modules in the background (this button opens it), and
+# torch once the server is quiet (preload.py).
 start_preload()

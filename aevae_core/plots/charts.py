@@ -10,6 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+# pandas before plotly, in every module that imports plotly (tests/core/test_layout.py
+# checks it): Plotly looks pandas up in ``sys.modules`` without importing it, so a figure
+# built in one session's thread while another thread is still importing pandas (the Runs
+# page's table) would meet a half-initialised module and fail. A module that imports
+# pandas first only runs once pandas is complete (the import waits for the other thread).
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 
 BLUE, RED = "#1f77b4", "#d62728"  # train / validation, as in figures.loss_curves

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas  # noqa: F401  (before plotly: see aevae_core/plots/charts.py)
 import plotly.graph_objects as go
 
 from aevae_core.plots.charts import CLASS_COLORS

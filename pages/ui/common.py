@@ -8,11 +8,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-# Imported here, first, for its side effect: Plotly looks pandas up in ``sys.modules``
-# without importing it, so a chart drawn while another session's thread is still importing
-# pandas (the Runs page) would see a half-initialised module and fail. Every script run
-# imports this module (app.py does) before any page draws a chart.
-import pandas  # noqa: F401
 import streamlit as st
 
 from aevae_core.engine.devices import device_summary
@@ -21,7 +16,13 @@ from aevae_core.jobs.manager import JobManager
 from aevae_core.store.record import Run
 from aevae_core.store.runs import RunNotFound, RunStore, is_run_id
 from pages.ui.pages_folder import use_app_navigation
-from pages.ui.preload import PRELOAD_DELAY_S, limit_torch_threads, start_preload
+from pages.ui.preload import (
+    PRELOAD_DELAY_S,
+    limit_torch_threads,
+    note_script_run,
+    start_preload,
+    watch,
+)
 
 RUN_KEY = "run_id"
 # Material icons, not emoji: a machine without an emoji font shows emoji as empty boxes.
@@ -46,8 +47,10 @@ def manager() -> JobManager:
     own low-priority process (launch.py) and schedules the server's torch import a few
     seconds later (preload.py); neither imports torch in this thread (test_home_no_torch).
     """
+    mgr = JobManager()
+    watch(mgr)  # the preload's second stage waits for its workers and first points
     start_preload(PRELOAD_DELAY_S)  # after the first page is served
-    return JobManager()
+    return mgr
 
 
 def store() -> RunStore:
@@ -144,6 +147,7 @@ def render_sidebar() -> None:
     from pages.ui.classroom import keep_owner_cookie, teacher_sidebar  # it imports this module
     from pages.ui.jobs_list import jobs_list, refresh_interval  # so does this one
 
+    note_script_run()
     limit_torch_threads()
     mgr = manager()
     with st.sidebar:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas  # noqa: F401  (before plotly: see aevae_core/plots/charts.py)
 import plotly.graph_objects as go
 import streamlit as st
 

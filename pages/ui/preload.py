@@ -1,9 +1,17 @@
-"""The server's background warm-up: torch and the analysis code, imported off the click path.
+"""The server's background warm-up: the Train page's modules, then torch and the analysis code,
+imported off the click path.
 
 Not a page. ``start_preload`` runs ``_preload`` once per server process in a daemon thread:
 the job manager's creation schedules it a few seconds after the first page (so as not to
 slow that page), and Home brings it forward once it is drawn. The classroom scenario
-(tests/support/classroom_scenario.py) calls ``_preload`` itself.
+(tests/support/classroom_scenario.py) calls ``preload_now`` itself.
+
+Two stages. First the Train page's own modules (pandas and Plotly with them, about 0.5 s):
+the quick start opens that page. Then torch and the analysis code (about 2 s, most of it
+holding the GIL), which only the Explore pages need and which stalls any render that runs
+meanwhile: begun as Home was drawn, it held Home's first render from about 3 to 5.5 s. So
+the second stage waits for a quiet server (``server_quiet``); on a busy class server that
+may never come, and each page imports what it needs itself.
 """
 
 from __future__ import annotations
@@ -11,21 +19,39 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aevae_core.jobs.manager import JobManager
 
 PRELOAD_DELAY_S = 5.0
+QUIET_S = 1.0  # s without a script run before torch's import may start
+QUIET_POLL_S = 0.25
+LIGHT = ("pages.ui.train_form", "pages.ui.train_live")  # the quick start's Train page
 
 
 _preload_lock = threading.Lock()
-_preload_state: dict[str, Any] = {"timer": None, "begun": False}
+_preload_state: dict[str, Any] = {"timer": None, "begun": False, "manager": None}
+_last_script_run = [0.0]  # time.monotonic() of the latest script run's sidebar
+
+
+def watch(manager: JobManager) -> None:
+    """The job manager whose runs ``server_quiet`` looks at."""
+    _preload_state["manager"] = manager
+
+
+def note_script_run() -> None:
+    """Called by every script run (the sidebar): the server is busy drawing a page."""
+    _last_script_run[0] = time.monotonic()
 
 
 def start_preload(delay: float = 0.0) -> None:
-    """Import torch and the analysis code in a background thread ``delay`` seconds from now,
-    once per server process; a call with no delay brings a pending one forward.
+    """Start the warm-up in a background thread ``delay`` seconds from now, once per server
+    process; a call with no delay brings a pending one forward.
 
     Home calls it with no delay once it is drawn: a newcomer's first click there (the quick
-    start) opens the Train page, which needs torch, and should not wait for its import.
+    start) opens the Train page, whose modules the first stage imports.
     """
     with _preload_lock:
         pending = _preload_state["timer"]
@@ -47,27 +73,56 @@ def _preload_once() -> None:
     _preload()
 
 
+def server_quiet(manager: JobManager | None = None) -> bool:
+    """Whether torch's import would stall nobody: no script run started in the last
+    ``QUIET_S`` and no run of the manager's active. A queued run starts any moment: the
+    workers' forkserver, still importing torch itself, would share the cores with this
+    import, and a running one's live curve would freeze while it lasts."""
+    if time.monotonic() - _last_script_run[0] < QUIET_S:
+        return False
+    return manager is None or not manager.store.list_runs(statuses=("queued", "running"))
+
+
+def _wait_until_quiet() -> None:
+    while True:
+        try:
+            if server_quiet(_preload_state["manager"]):
+                return
+        except Exception:  # a store that cannot be read now: try again
+            pass
+        time.sleep(QUIET_POLL_S)
+
+
 def _preload() -> None:
     try:
-        # First the quick start's Train page's own modules (no torch: a second, they draw
-        # the page while torch loads; imported during the click, they waited behind it),
-        # then torch and the engine it starts, then the rest.
-        for name in ("pages.ui.train_form", "pages.ui.train_live"):
+        for name in LIGHT:
             importlib.import_module(name)
-        import aevae_core.data.datasets  # noqa: F401  (torch; the pre-flight reads its registry)
-        import aevae_core.engine.fit  # noqa: F401  (the Train page)
-
-        _after_torch_import()  # this thread's import of torch is over
-        import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
-        import sklearn.metrics  # noqa: F401
-        import sklearn.neighbors  # noqa: F401
-
-        import aevae_core.explore.analysis  # noqa: F401  (models)
-        import aevae_core.explore.metrics  # noqa: F401  (Compare)
-
-        _set_server_threads()
+        _wait_until_quiet()
+        _import_torch_and_analysis()
     except Exception:  # only a warm-up: the pages import it themselves and report errors
         pass
+
+
+def preload_now() -> None:
+    """Both stages at once, in the calling thread (a server that has been up a while)."""
+    for name in LIGHT:
+        importlib.import_module(name)
+    _import_torch_and_analysis()
+
+
+def _import_torch_and_analysis() -> None:
+    import aevae_core.data.datasets  # noqa: F401  (torch; the pre-flight reads its registry)
+    import aevae_core.engine.fit  # noqa: F401  (the Train page)
+
+    _after_torch_import()  # this thread's import of torch is over
+    import sklearn.decomposition  # noqa: F401  (PCA, kNN, ROC: the Explore pages)
+    import sklearn.metrics  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
+
+    import aevae_core.explore.analysis  # noqa: F401  (models)
+    import aevae_core.explore.metrics  # noqa: F401  (Compare)
+
+    _set_server_threads()
 
 
 SERVER_TORCH_THREADS = 1
@@ -100,6 +155,25 @@ def limit_torch_threads() -> None:
         waiter.daemon = True
         _torch_state["waiter"] = waiter
     waiter.start()
+
+
+def torch_ready(wait: float = 0.05) -> bool:
+    """Whether torch is imported in this process, in full: a page may then use it at once.
+
+    False while nobody has imported it, or while another thread is still importing it
+    (``wait`` seconds are given to an import that is just ending). A page that can draw
+    without torch for now (the Train page's dataset preview) asks this instead of stalling
+    its render on an import of seconds.
+    """
+    if _torch_state["imported"]:
+        return True
+    if "torch" not in sys.modules:
+        return False
+    limit_torch_threads()  # starts the waiter, which marks the import as done
+    waiter = _torch_state["waiter"]
+    if waiter is not None:
+        waiter.join(wait)
+    return bool(_torch_state["imported"])
 
 
 def _after_torch_import() -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
 
 from aevae_core.config import TrainConfig
 from aevae_core.store.uploads import UploadError, save_upload
+from pages.ui.preload import start_preload, torch_ready
+
+PREVIEW_POLL_S = 1.0
+PREVIEW_WAIT_S = 8.0  # the longest a preview waits for the server's background import
+PREVIEW_WAIT_KEY = "train_preview_waiting_since"
+PREVIEW_FORCE_KEY = "train_preview_now"
 
 
 def custom_data() -> str | None:
@@ -50,8 +57,20 @@ def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str,
 
 
 def dataset_preview(config: TrainConfig | None) -> None:
+    """The dataset's size and 8 of its images, under the form.
+
+    Loading a dataset needs torch. While the server has not imported it yet (a server's
+    first minutes: the quick start opens this page), the preview waits for the background
+    import (preload.py) instead of importing it here, which would hold this render, the
+    live panel beside it and every other session's for about 2 s. It draws itself once
+    torch is in, or after ``PREVIEW_WAIT_S`` at most.
+    """
     if config is None or (config.dataset == "custom" and not config.data_path):
         return
+    if not (torch_ready() or st.session_state.get(PREVIEW_FORCE_KEY)):
+        st.fragment(run_every=PREVIEW_POLL_S)(_waiting_preview)()
+        return
+    st.session_state.pop(PREVIEW_WAIT_KEY, None)
     info = _preview(config.dataset, config.data_path, config.max_samples)
     if "error" in info:
         st.warning(info["error"], icon=":material/folder_off:")
@@ -67,6 +86,15 @@ def dataset_preview(config: TrainConfig | None) -> None:
         key="train_preview",
         config={"displayModeBar": False},
     )
+
+
+def _waiting_preview() -> None:
+    since = st.session_state.setdefault(PREVIEW_WAIT_KEY, time.monotonic())
+    if torch_ready() or time.monotonic() - since > PREVIEW_WAIT_S:
+        st.session_state[PREVIEW_FORCE_KEY] = True  # from now on, at once, in this session
+        st.rerun()  # the whole page: the preview takes this placeholder's place
+    start_preload()  # the import this waits for (a page opened first starts it later)
+    st.caption("Loading a preview of the dataset…")
 
 
 # One figure per server and dataset (st.cache_resource: shared, not copied): building it

@@ -156,13 +156,16 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
         st.caption(refused)
     if error_key in st.session_state:
         st.error(f"Could not resume: {st.session_state.pop(error_key)}")
-    if steps or epochs:
+    # Drawn empty while the run waits for its first step: its axes show where the curves
+    # will be, and the browser has loaded Plotly (about a second on a laptop) by then.
+    if steps or epochs or run["status"] in ACTIVE:
         per_epoch = round(run["total_steps"] / run["epochs"]) if run["total_steps"] else 0
         last = steps[-1]["step"] if steps else 0
         fig = _curves_figure(
             run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
+    if steps or epochs:
         sigma = epochs[-1].get("val_sigma") if epochs else None
         config = TrainConfig.from_json(run["config"])
         if config.recon == "mse" and epochs and sigma is None:  # trained before sigma existed

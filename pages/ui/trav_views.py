@@ -10,6 +10,7 @@ what its value changes (bench/bench_sliders.py measures it)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas  # noqa: F401  (before plotly: see aevae_core/plots/charts.py)
 import plotly.graph_objects as go
 import streamlit as st
 

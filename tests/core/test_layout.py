@@ -134,6 +134,33 @@ def test_the_core_never_imports_streamlit():
         assert "import streamlit" not in text and "from streamlit" not in text, path
 
 
+def test_every_module_that_imports_plotly_imports_pandas_before_it():
+    """No page imports pandas up front any more (Home's first render skips its 0.45 s), so
+    each Plotly user must: Plotly reads pandas from ``sys.modules`` without importing it, and
+    a half-imported pandas there (another session's thread importing it) breaks a figure
+    (aevae_core/plots/charts.py). Importing pandas first waits for that import to end."""
+    files = [*CORE.rglob("*.py"), *(REPO / "pages").rglob("*.py")]
+    users, bad = 0, []
+    for path in files:
+        order = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            order += [(node.lineno, n.split(".")[0]) for n in names]
+        plotly = [line for line, top in order if top == "plotly"]
+        if not plotly:
+            continue
+        users += 1
+        pandas = [line for line, top in order if top == "pandas"]
+        if not pandas or min(pandas) > min(plotly):
+            bad.append(str(path.relative_to(REPO)))
+    assert users >= 5
+    assert not bad, f"import pandas before plotly in: {bad}"
+
+
 def _defined_at_top(path: Path) -> set[str]:
     """The names a module defines itself (functions, classes, assignments), not imports."""
     names: set[str] = set()

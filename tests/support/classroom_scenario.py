@@ -255,11 +255,11 @@ def run_scenario(
     """The AppTest scenario (see the module's docstring); returns what it measured."""
     import streamlit as st
 
-    from pages.ui.preload import _preload
+    from pages.ui.preload import preload_now
 
     # A class meets a server that has been up a while: its warm-up (imports, the first
     # pre-flight's tracing), which a real server runs a few seconds after it starts, is done.
-    _preload()
+    preload_now()
 
     options = argparse.Namespace(
         epochs=epochs,
