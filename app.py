@@ -15,6 +15,7 @@ def main() -> None:
     import streamlit as st
 
     from pages.ui.common import render_sidebar
+    from pages.ui.preload import note_script_run
 
     st.set_page_config(page_title="aevae: autoencoders", page_icon="🧭", layout="wide")
 
@@ -35,8 +36,11 @@ def main() -> None:
         ],
     }
     page = st.navigation(pages)
-    render_sidebar()
-    page.run()
+    render_sidebar()  # notes that a script run started (preload.py)
+    try:
+        page.run()
+    finally:
+        note_script_run()  # and that it ended: the browser is drawing it now
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from aevae_core.jobs.manager import JobManager
 
 PRELOAD_DELAY_S = 5.0
-QUIET_S = 1.0  # s without a script run before torch's import may start
+# s since the last script run started or ended: the browser is still drawing what a run
+# sent for about a second after it ends (Home on 2 cores), and a newcomer's first click
+# comes soon after that
+QUIET_S = 2.0
 QUIET_POLL_S = 0.25
 LIGHT = ("pages.ui.train_form", "pages.ui.train_live")  # the quick start's Train page
 
@@ -42,7 +45,8 @@ def watch(manager: JobManager) -> None:
 
 
 def note_script_run() -> None:
-    """Called by every script run (the sidebar): the server is busy drawing a page."""
+    """Called as every script run starts (the sidebar) and ends (app.py), and by every
+    refresh of a live panel: a page is being drawn."""
     _last_script_run[0] = time.monotonic()
 
 
@@ -74,8 +78,8 @@ def _preload_once() -> None:
 
 
 def server_quiet(manager: JobManager | None = None) -> bool:
-    """Whether torch's import would stall nobody: no script run started in the last
-    ``QUIET_S`` and no run of the manager's active. A queued run starts any moment: the
+    """Whether torch's import would stall nobody: no script run started or ended in the
+    last ``QUIET_S``, and no run of the manager's active. A queued run starts any moment: the
     workers' forkserver, still importing torch itself, would share the cores with this
     import, and a running one's live curve would freeze while it lasts."""
     if time.monotonic() - _last_script_run[0] < QUIET_S:

@@ -23,6 +23,7 @@ from aevae_core.store.record import ACTIVE, Run
 from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, store, view
 from pages.ui.jobs_list import epoch_label
+from pages.ui.preload import note_script_run
 
 REFRESH_S = 0.5
 QUEUED_REFRESH_S = 2.0
@@ -116,6 +117,7 @@ def _reconstructions(run_id: str) -> None:
 
 
 def _panel(run_id: str, shown_status: str | None = None) -> None:
+    note_script_run()  # a refresh counts as drawing: torch's import waits (preload.py)
     run = get_run(run_id)
     if run is None:
         st.warning("This run no longer exists.")
