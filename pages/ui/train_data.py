@@ -12,7 +12,9 @@ from aevae_core.store.uploads import UploadError, save_upload
 from pages.ui.preload import start_preload, torch_ready
 
 PREVIEW_POLL_S = 1.0
-PREVIEW_WAIT_S = 8.0  # the longest a preview waits for the server's background import
+# The longest a preview waits for the server's background import, which waits for runs to
+# end (the quick start takes about 10 s): then it imports torch itself, in this render.
+PREVIEW_WAIT_S = 30.0
 PREVIEW_WAIT_KEY = "train_preview_waiting_since"
 PREVIEW_FORCE_KEY = "train_preview_now"
 
