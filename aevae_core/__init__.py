@@ -3,7 +3,8 @@ module that owns each (folders are layers: a module imports only from layers abo
 this list, never below; tests/core/test_layout.py checks it):
 
 1. a page form or the CLI builds a config        config.TrainConfig, presets, lessons.experiments
-2. ... which names a dataset                     data.registry (names, shapes), data.datasets
+2. ... which names a dataset                     data.registry (names, shapes), data.arrays,
+                                                 data.datasets
 3. ... and a network with its loss terms         model.networks, model.losses, model.shapes
 4. admission refuses what could only fail        jobs.admission (engine.preflight, engine.devices)
 5. the run is queued in the store                store.runs (SQLite + run folders), store.record

@@ -18,18 +18,25 @@ DatasetError with a message meant for the user.
 from __future__ import annotations
 
 import functools
-import gzip
-import importlib.util
 import logging
 import math
-import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aevae_core.data.arrays import (
+    IDX_FILES,
+    MNIST_LIKE,
+    capped,
+    default_data_dir,
+    digits_arrays,
+    find_idx,
+    official_split_counts,
+    present_splits,
+    val_count,
+)
 from aevae_core.data.registry import DATASET_INFO, DATASET_NAMES, DatasetError
 from aevae_core.data.sprites import SPRITE_FACTORS, SPRITE_SHAPES, generate_sprites
 from aevae_core.data.user_images import load_images, uint8_to_float
@@ -67,24 +74,6 @@ class Dataset:
         )
 
 
-# fmt: off
-_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_MNIST_LIKE = {  # name: (torchvision class = folder name, class names)
-    "mnist": ("MNIST", [str(d) for d in range(10)]),
-    "fashion-mnist": ("FashionMNIST", ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]),
-    "kmnist": ("KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
-}
-# fmt: on
-
-
-def default_data_dir() -> Path:
-    """$AEVAE_DATA_DIR if set, else ./data (resolved against the current directory)."""
-    env = os.environ.get("AEVAE_DATA_DIR", "").strip()
-    return Path(env).expanduser().resolve() if env else Path("data").resolve()
-
-
 def load_dataset(
     name: str,
     *,
@@ -114,12 +103,12 @@ def load_dataset(
     root = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
     factors, factor_names = None, []
     if key == "digits":
-        x, y = _digits_arrays()
+        x, y = digits_arrays()
         class_names = [str(d) for d in range(10)]
     elif key == "sprites":  # generate only what is needed; the draw is already random
         x, factors = generate_sprites(min(max_samples or 20000, 20000), seed=seed)
         y, class_names, factor_names = factors[:, 0].long(), SPRITE_SHAPES, SPRITE_FACTORS
-    elif key in _MNIST_LIKE:
+    elif key in MNIST_LIKE:
         return _load_mnist_like(key, root, seed, val_fraction, max_samples, download)
     elif key == "cifar10":
         x, y, class_names = _load_cifar10(root, download)
@@ -136,7 +125,7 @@ def load_dataset(
 
 def _cap_indices(n: int, max_samples: int, seed: int) -> torch.Tensor:
     """All n indices, or max_samples of them chosen by seed (ascending)."""
-    if not max_samples or max_samples >= n:
+    if capped(n, max_samples) == n:
         return torch.arange(n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))
     return perm[:max_samples].sort().values
@@ -147,7 +136,7 @@ def _split_indices(idx: torch.Tensor, seed: int, val_fraction: float) -> list[to
     n = len(idx)
     if n < 2:
         raise DatasetError(f"Need at least 2 images to make a train/validation split, got {n}.")
-    n_val = min(max(1, round(n * val_fraction)), n - 1)
+    n_val = val_count(n, val_fraction)
     perm = idx[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
     return [perm[n_val:], perm[:n_val]]
 
@@ -170,87 +159,22 @@ def _assemble(name, train, val, idx, class_names, factor_names=()) -> Dataset:
     return data
 
 
-@functools.lru_cache(maxsize=1)
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits: float32 (N,1,8,8) in [0,1], int64 labels (read-only)."""
-    # Read the CSV that load_digits reads: importing sklearn itself takes ~1.5 s.
-    spec = importlib.util.find_spec("sklearn")
-    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if csv is not None and csv.is_file():
-        table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
-        pixels, target = table[:, :-1], table[:, -1]
-    else:
-        from sklearn.datasets import load_digits
-
-        pixels, target = load_digits(return_X_y=True)
-    x = (np.asarray(pixels, dtype=np.float32) / 16.0).reshape(-1, 1, 8, 8)  # values 0..16
-    y = np.asarray(target).astype(np.int64)
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
-
-
 # ----------------------------------------------------------------------------- MNIST-like
 
 
-def _find_idx(raw: Path, base: str) -> Path | None:
-    return next((f for f in (raw / base, raw / f"{base}.gz") if f.is_file()), None)
-
-
-def _read_idx(file: Path, magic: int, ndim: int) -> np.ndarray:
-    """Parse one IDX file (.gz or uncompressed): big-endian int32 header, then uint8 data."""
-    try:
-        with gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb") as fh:
-            blob = fh.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"Cannot read {file} ({exc}); replace it with an intact copy.") from exc
-    header = 4 + 4 * ndim
-    if len(blob) < header or int.from_bytes(blob[:4], "big") != magic:
-        raise DatasetError(f"{file} is not an IDX file (magic number is not {magic:#x}).")
-    dims = [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    if len(blob) - header != math.prod(dims):
-        raise DatasetError(
-            f"{file} is truncated or corrupt: its header says {dims} but it holds "
-            f"{len(blob) - header} bytes of data. Replace it with an intact copy."
-        )
-    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims)
-
-
-@functools.lru_cache(maxsize=8)
-def _idx_pair(images: str, labels: str, _mtimes: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N,H,W), labels int64 (N,)); read-only, cached per files and mtimes."""
-    x = _read_idx(Path(images), 0x803, 3)
-    y = _read_idx(Path(labels), 0x801, 1).astype(np.int64)
-    if len(x) != len(y):
-        raise DatasetError(f"{images} holds {len(x)} images but {labels} {len(y)} labels.")
-    y.setflags(write=False)
-    return x, y
-
-
-def _present_splits(raw: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    splits = {}
-    for split in ("train", "t10k"):
-        images = _find_idx(raw, f"{split}-images-idx3-ubyte")
-        labels = _find_idx(raw, f"{split}-labels-idx1-ubyte")
-        if images and labels:
-            mtimes = (images.stat().st_mtime_ns, labels.stat().st_mtime_ns)
-            splits[split] = _idx_pair(str(images), str(labels), mtimes)
-    return splits
-
-
 def _load_mnist_like(key, root: Path, seed, val_fraction, max_samples, download) -> Dataset:
-    folder, class_names = _MNIST_LIKE[key]
+    folder, class_names = MNIST_LIKE[key]
     raw = root / folder / "raw"
-    splits, problem = _present_splits(raw), "downloading was switched off"
-    if any(_find_idx(raw, base) for base in _IDX_FILES):
+    splits, problem = present_splits(raw), "downloading was switched off"
+    if any(find_idx(raw, base) for base in IDX_FILES):
         problem = "some files are there but no split has both its images and labels"
     elif download:  # never touch the network when any file is present
         problem = _download_torchvision(folder, root) or "the download left no files"
-        splits = _present_splits(raw)
+        splits = present_splits(raw)
     if not splits:
         raise DatasetError(
             f"{DATASET_INFO[key]['title']} files not found in {raw}: expected "
-            f"{', '.join(_IDX_FILES)} (each may end in .gz; one split, images + labels, is "
+            f"{', '.join(IDX_FILES)} (each may end in .gz; one split, images + labels, is "
             f"enough), and {problem}. Place the files there, or set AEVAE_DATA_DIR to a "
             f"folder that contains {folder}/raw/."
         )
@@ -259,11 +183,8 @@ def _load_mnist_like(key, root: Path, seed, val_fraction, max_samples, download)
         idx = _split_indices(_cap_indices(len(x), max_samples, seed), seed, val_fraction)
         return _assemble(key, (x, y, None), (x, y, None), idx, class_names)
     (x, y), (x_val, y_val) = splits["train"], splits["t10k"]  # official split
-    n, n_val, k, k_val = len(x), len(x_val), 0, 0
-    if max_samples and max_samples < n + n_val:
-        k = min(max(1, round(max_samples * n / (n + n_val))), max_samples - 1)
-        k_val = max_samples - k
-    idx = [_cap_indices(n, k, seed), _cap_indices(n_val, k_val, seed)]
+    k, k_val = official_split_counts(len(x), len(x_val), max_samples)
+    idx = [_cap_indices(len(x), k, seed), _cap_indices(len(x_val), k_val, seed)]
     return _assemble(key, (x, y, None), (x_val, y_val, None), idx, class_names)
 
 

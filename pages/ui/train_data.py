@@ -58,22 +58,39 @@ def _preview(dataset: str, data_path: str | None, max_samples: int) -> dict[str,
     }
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _raw_preview(dataset: str, max_samples: int) -> dict[str, Any] | None:
+    from aevae_core.data.arrays import preview
+
+    return preview(dataset, max_samples=max_samples)
+
+
+def _info(config: TrainConfig, load: bool) -> dict[str, Any] | None:
+    """The built-in digits' or MNIST-like files' preview (numpy, no torch), else the loaded
+    dataset's when ``load``; None: the caller waits for torch."""
+    if config.dataset != "custom":
+        raw = _raw_preview(config.dataset, config.max_samples)
+        if raw is not None:
+            return raw
+    return _preview(config.dataset, config.data_path, config.max_samples) if load else None
+
+
 def dataset_preview(config: TrainConfig | None) -> None:
     """The dataset's size and 8 of its images, under the form.
 
-    Loading a dataset needs torch. While the server has not imported it yet (a server's
-    first minutes: the quick start opens this page), the preview waits for the background
-    import (preload.py) instead of importing it here, which would hold this render, the
-    live panel beside it and every other session's for about 2 s. It draws itself once
-    torch is in, or after ``PREVIEW_WAIT_S`` at most.
+    Digits and MNIST-like files are previewed without torch (aevae_core.data.arrays). Other
+    sets are loaded through torch: while the server has not imported it yet (its first
+    minutes), the preview waits for the background import (preload.py) instead of importing
+    it here, which would hold this render, the live panel beside it and every other
+    session's for about 2 s. It draws itself once torch is in, or after ``PREVIEW_WAIT_S``.
     """
     if config is None or (config.dataset == "custom" and not config.data_path):
         return
-    if not (torch_ready() or st.session_state.get(PREVIEW_FORCE_KEY)):
+    info = _info(config, load=torch_ready() or st.session_state.get(PREVIEW_FORCE_KEY, False))
+    if info is None:
         st.fragment(run_every=PREVIEW_POLL_S)(_waiting_preview)()
         return
     st.session_state.pop(PREVIEW_WAIT_KEY, None)
-    info = _preview(config.dataset, config.data_path, config.max_samples)
     if "error" in info:
         st.warning(info["error"], icon=":material/folder_off:")
         return
@@ -84,7 +101,7 @@ def dataset_preview(config: TrainConfig | None) -> None:
         f"images of {c}x{h}x{w}{classes}"
     )
     st.plotly_chart(
-        _preview_figure(config.dataset, config.data_path, config.max_samples),
+        _preview_figure(config.dataset, config.data_path, config.max_samples, info["images"]),
         key="train_preview",
         config={"displayModeBar": False},
     )
@@ -102,8 +119,7 @@ def _waiting_preview() -> None:
 # One figure per server and dataset (st.cache_resource: shared, not copied): building it
 # cost ~25 ms of the GIL on every rerun of every watching session (issue 14's profile).
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _preview_figure(dataset: str, data_path: str | None, max_samples: int) -> Any:
+def _preview_figure(dataset: str, data_path: str | None, max_samples: int, _images: Any) -> Any:
     from aevae_core.plots.figures import image_grid
 
-    images = _preview(dataset, data_path, max_samples)["images"]
-    return image_grid(images[:8], ncols=4)  # 4 readable tiles fit the form's column
+    return image_grid(_images[:8], ncols=4)  # 4 readable tiles fit the form's column

@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aevae_core.data.datasets import default_data_dir, load_dataset
+from aevae_core.data.arrays import default_data_dir
+from aevae_core.data.datasets import load_dataset
 from aevae_core.data.registry import DATASET_INFO, DATASET_NAMES, DatasetError
 from aevae_core.data.sprites import (
     ROTATION_PERIODS,
@@ -492,3 +493,65 @@ def test_npz_not_a_zip_and_too_large(tmp_path):
     np.save(tmp_path / "plain.npy", np.zeros((4, 8, 8)))
     with pytest.raises(DatasetError, match="not supported"):
         load_images(tmp_path / "plain.npy")
+
+
+# ----------------------------------------------------------------------------- arrays.preview
+
+
+def test_the_raw_arrays_module_imports_no_torch():
+    """The Train page previews digits and MNIST-like files before the server imports torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, aevae_core.data.arrays; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("max_samples", [0, 2, 100, 5000])
+def test_the_torch_free_preview_has_load_datasets_sizes_for_digits(max_samples):
+    from aevae_core.data.arrays import digits_arrays, preview
+
+    info = preview("digits", max_samples=max_samples)
+    data = load_dataset("digits", max_samples=max_samples)
+    assert (info["n_train"], info["n_val"]) == (len(data.train_x), len(data.val_x))
+    assert info["shape"] == data.shape and info["classes"] == data.class_names
+    assert info["images"].shape == (32, 1, 8, 8) and info["images"].dtype == np.float32
+    np.testing.assert_array_equal(info["images"], digits_arrays()[0][:32])
+
+
+def test_the_torch_free_preview_has_load_datasets_sizes_for_idx_files(tmp_path):
+    from aevae_core.data.arrays import preview
+
+    raw = tmp_path / "KMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def add_split(split: str, n: int) -> None:
+        write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 0x803)
+        write_idx(raw / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, n), 0x801)
+
+    def same_sizes(max_samples: int, val_fraction: float) -> None:
+        info = preview("kmnist", data_dir=tmp_path, max_samples=max_samples,
+                       val_fraction=val_fraction)  # fmt: skip
+        data = load_dataset("kmnist", data_dir=tmp_path, max_samples=max_samples,
+                            val_fraction=val_fraction, download=False)  # fmt: skip
+        assert (info["n_train"], info["n_val"]) == (len(data.train_x), len(data.val_x))
+        assert info["shape"] == data.shape == (1, 28, 28)
+        assert info["classes"] == data.class_names
+
+    add_split("t10k", 60)  # one split: divided by the seed
+    same_sizes(0, 0.1)
+    same_sizes(30, 0.5)
+    add_split("train", 80)  # both: the official split, max_samples shared in proportion
+    for max_samples in (0, 40, 139):
+        same_sizes(max_samples, 0.1)
+    first = preview("kmnist", data_dir=tmp_path, n=4)["images"]
+    assert first.min() >= 0 and first.max() <= 1 and first.shape == (4, 1, 28, 28)
+
+
+def test_no_torch_free_preview_for_missing_files_or_generated_sets(tmp_path):
+    from aevae_core.data.arrays import preview
+
+    assert preview("mnist", data_dir=tmp_path) is None  # load_dataset says what is missing
+    assert preview("sprites") is None and preview("cifar10", data_dir=tmp_path) is None
