@@ -6,7 +6,7 @@ from aevae_core.config import ConfigError
 from aevae_core.lessons.experiments import QUICK_START
 from pages.ui.classroom import owner
 from pages.ui.common import manager, select_run
-from pages.ui.preload import start_preload
+from pages.ui.preload import HOME_DELAY_S, start_preload
 
 st.title("Autoencoders, hands on")
 st.markdown(
@@ -112,4 +112,4 @@ if st.button("Train a 2-D VAE on digits", type="primary", key="home_quick_start"
 
 # Drawn: now import the Train page's modules in the background (this button opens it), and
 # torch once the server is quiet (preload.py).
-start_preload()
+start_preload(HOME_DELAY_S)

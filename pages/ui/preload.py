@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aevae_core.jobs.manager import JobManager
 
-PRELOAD_DELAY_S = 5.0
+PRELOAD_DELAY_S = 5.0  # after the first page a server renders
+HOME_DELAY_S = 0.3  # after Home's script: its page is sent first
 # s since the last script run started or ended: the browser is still drawing what a run
 # sent for about a second after it ends (Home on 2 cores), and a newcomer's first click
 # comes soon after that
@@ -35,7 +36,7 @@ LIGHT = ("pages.ui.train_form", "pages.ui.train_live")  # the quick start's Trai
 
 
 _preload_lock = threading.Lock()
-_preload_state: dict[str, Any] = {"timer": None, "begun": False, "manager": None}
+_preload_state: dict[str, Any] = {"timer": None, "due": 0.0, "begun": False, "manager": None}
 _last_script_run = [0.0]  # time.monotonic() of the latest script run's sidebar
 
 
@@ -52,20 +53,23 @@ def note_script_run() -> None:
 
 def start_preload(delay: float = 0.0) -> None:
     """Start the warm-up in a background thread ``delay`` seconds from now, once per server
-    process; a call with no delay brings a pending one forward.
+    process; a call due sooner than a pending one brings it forward.
 
-    Home calls it with no delay once it is drawn: a newcomer's first click there (the quick
-    start) opens the Train page, whose modules the first stage imports.
+    Home calls it with ``HOME_DELAY_S`` as its script ends: a newcomer's first click there
+    (the quick start) opens the Train page, whose modules the first stage imports. Begun at
+    once, that import held the GIL while the server's event loop had Home's page to send:
+    the browser got it 0.6 s after the script ended, as the import finished.
     """
+    due = time.monotonic() + delay
     with _preload_lock:
         pending = _preload_state["timer"]
-        if _preload_state["begun"] or (pending is not None and delay > 0):
+        if _preload_state["begun"] or (pending is not None and _preload_state["due"] <= due):
             return
         if pending is not None:
             pending.cancel()
         timer = threading.Timer(delay, _preload_once)
         timer.name, timer.daemon = "aevae-preload", True
-        _preload_state["timer"] = timer
+        _preload_state["timer"], _preload_state["due"] = timer, due
         timer.start()
 
 

@@ -58,11 +58,11 @@ def test_the_background_import_runs_once_and_home_brings_it_forward(monkeypatch)
     calls: list[str] = []
     ran = threading.Event()
     monkeypatch.setattr(preload, "_preload", lambda: (calls.append("run"), ran.set()))
-    monkeypatch.setattr(preload, "_preload_state", {"timer": None, "begun": False})
+    monkeypatch.setattr(preload, "_preload_state", {"timer": None, "due": 0.0, "begun": False})
     preload.start_preload(60.0)  # the manager's: a minute from now
-    preload.start_preload(30.0)  # a second delayed call changes nothing
+    preload.start_preload(90.0)  # due later than the pending one: changes nothing
     assert not ran.wait(0.3)
-    preload.start_preload()  # Home's: now
+    preload.start_preload(preload.HOME_DELAY_S)  # Home's, as its script ends: soon
     assert ran.wait(10)
     preload.start_preload()
     preload.start_preload(0.0)
