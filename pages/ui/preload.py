@@ -37,7 +37,7 @@ LIGHT = ("pages.ui.train_form", "pages.ui.train_live")  # the quick start's Trai
 
 _preload_lock = threading.Lock()
 _preload_state: dict[str, Any] = {"timer": None, "due": 0.0, "begun": False, "manager": None}
-_last_script_run = [0.0]  # time.monotonic() of the latest script run's sidebar
+_last_script_run = [0.0]  # time.monotonic() of the latest note_script_run()
 
 
 def watch(manager: JobManager) -> None:
