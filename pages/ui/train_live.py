@@ -26,6 +26,7 @@ from pages.ui.jobs_list import epoch_label
 from pages.ui.preload import note_script_run
 
 REFRESH_S = 0.5
+FIRST_POINT_REFRESH_S = 0.25  # while a starting run's first step is on its way
 QUEUED_REFRESH_S = 2.0
 
 
@@ -116,7 +117,7 @@ def _reconstructions(run_id: str) -> None:
     )
 
 
-def _panel(run_id: str, shown_status: str | None = None) -> None:
+def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -> None:
     note_script_run()  # a refresh counts as drawing: torch's import waits (preload.py)
     run = get_run(run_id)
     if run is None:
@@ -167,6 +168,8 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
             run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
+        if not stepped and steps and run["status"] in ACTIVE:
+            st.rerun()  # the first point is drawn: a full rerun sets the slower refresh
     if steps or epochs:
         sigma = epochs[-1].get("val_sigma") if epochs else None
         config = TrainConfig.from_json(run["config"])
@@ -177,12 +180,18 @@ def _panel(run_id: str, shown_status: str | None = None) -> None:
     _reconstructions(run_id)
 
 
-def refresh_every(status: str | None, position: int | None, free: int) -> float | None:
-    """The live panel's refresh interval: twice a second while the run trains, and while it
-    is next in line for one of the ``free`` workers (it starts in a moment: its first point
-    shows soon); every 2 s further back in the queue (a class's queue polling twice a
-    second was a third of a class server's script runs); never once it has ended."""
-    if status == "running" or (status == "queued" and position is not None and position <= free):
+def refresh_every(
+    status: str | None, position: int | None, free: int, stepped: bool = True
+) -> float | None:
+    """The live panel's refresh interval: twice a second while the run trains, four times
+    while it waits for its first step (``stepped`` False: it has started, or is next in line
+    for one of the ``free`` workers), every 2 s further back in the queue (a class's queue
+    polling twice a second was a third of a class server's script runs); never once it has
+    ended. The panel reruns the page when the first step arrives, which sets it again."""
+    starting = status == "queued" and position is not None and position <= free
+    if (status == "running" or starting) and not stepped:
+        return FIRST_POINT_REFRESH_S
+    if status == "running" or starting:
         return REFRESH_S
     return QUEUED_REFRESH_S if status == "queued" else None
 
@@ -194,4 +203,7 @@ def live_panel(run_id: str) -> None:
     if status == "queued":
         position = view().queue_position(run_id)
         free = manager().capacity - len(manager().active_ids())  # jobs at once, every GPU
-    st.fragment(run_every=refresh_every(status, position, free))(_panel)(run_id, status)
+    stepped = run is not None and bool(view().metrics(run, "step"))  # as _panel reads them
+    st.fragment(run_every=refresh_every(status, position, free, stepped))(_panel)(
+        run_id, status, stepped
+    )

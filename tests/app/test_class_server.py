@@ -216,9 +216,18 @@ def test_the_job_list_refreshes_fast_only_while_it_lists_a_running_job(clean, mo
 
 
 def test_a_queued_panel_polls_fast_only_when_next_for_a_free_worker():
-    from pages.ui.train_live import QUEUED_REFRESH_S, REFRESH_S, refresh_every
+    from pages.ui.train_live import (
+        FIRST_POINT_REFRESH_S,
+        QUEUED_REFRESH_S,
+        REFRESH_S,
+        refresh_every,
+    )
 
     assert refresh_every("running", None, 0) == REFRESH_S
+    # waiting for its first step (started, or next for a free worker): polled faster
+    assert refresh_every("running", None, 0, stepped=False) == FIRST_POINT_REFRESH_S
+    assert refresh_every("queued", 1, 1, stepped=False) == FIRST_POINT_REFRESH_S
+    assert refresh_every("queued", 2, 1, stepped=False) == QUEUED_REFRESH_S
     assert refresh_every("queued", 1, 1) == REFRESH_S  # starts in a moment
     assert refresh_every("queued", 2, 1) == QUEUED_REFRESH_S
     assert refresh_every("queued", 1, 0) == QUEUED_REFRESH_S  # every worker busy
