@@ -183,15 +183,16 @@ def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -
 def refresh_every(
     status: str | None, position: int | None, free: int, stepped: bool = True
 ) -> float | None:
-    """The live panel's refresh interval: twice a second while the run trains, four times
-    while it waits for its first step (``stepped`` False: it has started, or is next in line
-    for one of the ``free`` workers), every 2 s further back in the queue (a class's queue
-    polling twice a second was a third of a class server's script runs); never once it has
-    ended. The panel reruns the page when the first step arrives, which sets it again."""
-    starting = status == "queued" and position is not None and position <= free
-    if (status == "running" or starting) and not stepped:
-        return FIRST_POINT_REFRESH_S
-    if status == "running" or starting:
+    """The live panel's refresh interval: twice a second while the run trains or is next in
+    line for one of the ``free`` workers, four times once it has started and waits for its
+    first step (``stepped`` False; the panel reruns the page when that step arrives, which
+    sets the interval again), every 2 s further back in the queue (a class's queue polling
+    twice a second was a third of a class server's script runs); never once it has ended.
+    A run that waits for the forkserver is not polled faster: the browser's redraws would
+    take the cores the forkserver's start needs."""
+    if status == "running":
+        return REFRESH_S if stepped else FIRST_POINT_REFRESH_S
+    if status == "queued" and position is not None and position <= free:
         return REFRESH_S
     return QUEUED_REFRESH_S if status == "queued" else None
 

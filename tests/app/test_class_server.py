@@ -224,9 +224,9 @@ def test_a_queued_panel_polls_fast_only_when_next_for_a_free_worker():
     )
 
     assert refresh_every("running", None, 0) == REFRESH_S
-    # waiting for its first step (started, or next for a free worker): polled faster
+    # started, waiting for its first step: polled faster; still queued: not
     assert refresh_every("running", None, 0, stepped=False) == FIRST_POINT_REFRESH_S
-    assert refresh_every("queued", 1, 1, stepped=False) == FIRST_POINT_REFRESH_S
+    assert refresh_every("queued", 1, 1, stepped=False) == REFRESH_S
     assert refresh_every("queued", 2, 1, stepped=False) == QUEUED_REFRESH_S
     assert refresh_every("queued", 1, 1) == REFRESH_S  # starts in a moment
     assert refresh_every("queued", 2, 1) == QUEUED_REFRESH_S
