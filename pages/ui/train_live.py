@@ -1,12 +1,9 @@
 """The live panel of a run: status, progress with ETA, loss curves, reconstructions, Stop.
 
-It refreshes itself (``st.fragment(run_every=…)``) only while the run is queued or
-running, and reads nothing but the run store, so a refresh, a second tab or another
-student's browser all show the same run.
-
-A class of 30 shares one server: a queued run (nothing to draw but its place in the queue)
-refreshes every ``QUEUED_REFRESH_S``, a running one every ``REFRESH_S``; when the status
-changes, one full rerun sets the new interval (or turns the refresh off).
+It refreshes itself (``st.fragment(run_every=…)``) only while the run is queued or running,
+and reads nothing but the run store, so a refresh, a second tab or another student's browser
+all show the same run. ``refresh_every`` says how often (a class of 30 shares one server); a
+full rerun sets it again when the status changes or the first step arrives.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from pages.ui.preload import note_script_run
 REFRESH_S = 0.5
 FIRST_POINT_REFRESH_S = 0.25  # while a starting run's first step is on its way
 QUEUED_REFRESH_S = 2.0
-
 
 SUGGESTIONS = {
     "diverged": "Lower the learning rate (e.g. 10x smaller) or switch to Adam, then train again.",
@@ -60,9 +56,8 @@ def status_message(run: Run) -> None:
 
 
 def _eta(steps: list[dict], total: int, now: float | None = None) -> str:
-    """Remaining time from the step rate between the first and the last logged step (start-up
-    time excluded), counted down since the last one: the rate no longer falls between two
-    log rows (with ``now`` in it, the estimate jumped, 9 s -> 18 s, then back)."""
+    """Remaining time from the step rate between the first and last logged steps (start-up
+    excluded), counted down since the last (with ``now`` in the rate it jumped 9 -> 18 s)."""
     if len(steps) < 2 or not total or steps[-1]["step"] <= steps[0]["step"]:
         return ""
     span = max(1e-6, steps[-1]["time"] - steps[0]["time"])
@@ -82,9 +77,8 @@ def _progress(run: Run, steps: list[dict]) -> None:
     st.progress(min(1.0, step / total) if total else 0.0, text=text)
 
 
-# Figures are cached per server (st.cache_resource: no copy per session) under what they
-# are drawn from, so the refreshes of 30 watching sessions rebuild one only when its data
-# changed: a figure costs tens of milliseconds, the lookup microseconds.
+# Figures are cached per server (st.cache_resource: no copy per session) under what they are
+# drawn from: 30 watching sessions rebuild one (tens of ms) only when its data changed.
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _recon_figure(run_id: str, epoch: int, mtime_ns: int) -> object:
     snap = store().read_snapshot(run_id, epoch)
@@ -183,13 +177,10 @@ def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -
 def refresh_every(
     status: str | None, position: int | None, free: int, stepped: bool = True
 ) -> float | None:
-    """The live panel's refresh interval: twice a second while the run trains or is next in
-    line for one of the ``free`` workers, four times once it has started and waits for its
-    first step (``stepped`` False; the panel reruns the page when that step arrives, which
-    sets the interval again), every 2 s further back in the queue (a class's queue polling
-    twice a second was a third of a class server's script runs); never once it has ended.
-    A run that waits for the forkserver is not polled faster: the browser's redraws would
-    take the cores the forkserver's start needs."""
+    """2/s while the run trains or is next for one of the ``free`` workers (not faster: the
+    browser's redraws would slow the forkserver's start), 4/s once started with no step yet
+    (``stepped``), every 2 s further back in the queue (30 queued panels at 2/s were a third
+    of a class server's script runs), never once it has ended."""
     if status == "running":
         return REFRESH_S if stepped else FIRST_POINT_REFRESH_S
     if status == "queued" and position is not None and position <= free:
@@ -205,6 +196,5 @@ def live_panel(run_id: str) -> None:
         position = view().queue_position(run_id)
         free = manager().capacity - len(manager().active_ids())  # jobs at once, every GPU
     stepped = run is not None and bool(view().metrics(run, "step"))  # as _panel reads them
-    st.fragment(run_every=refresh_every(status, position, free, stepped))(_panel)(
-        run_id, status, stepped
-    )
+    every = refresh_every(status, position, free, stepped)
+    st.fragment(run_every=every)(_panel)(run_id, status, stepped)
