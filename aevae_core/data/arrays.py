@@ -50,6 +50,18 @@ def capped(n: int, max_samples: int) -> int:
     return n if not max_samples or max_samples >= n else max_samples
 
 
+def split_sizes(n: int, max_samples: int, val_fraction: float) -> tuple[int, int]:
+    """(train, validation) sizes of ``n`` images split by the seed, after the cap."""
+    total = capped(n, max_samples)
+    n_val = val_count(total, val_fraction)
+    return total - n_val, n_val
+
+
+def data_root(data_dir: str | Path | None) -> Path:
+    """``data_dir`` resolved, or ``default_data_dir()`` when None."""
+    return Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+
+
 def official_split_counts(n: int, n_val: int, max_samples: int) -> tuple[int, int]:
     """(train, validation) caps for a set with its own test split: ``max_samples`` shared in
     proportion; (0, 0) = no cap."""
@@ -143,22 +155,19 @@ def preview(
     """
     if name == "digits":
         x, _ = digits_arrays()
-        total = capped(len(x), max_samples)
-        n_val = val_count(total, val_fraction)
-        images, classes, sizes = x[:n], [str(d) for d in range(10)], (total - n_val, n_val)
+        images, classes = x[:n], [str(d) for d in range(10)]
+        sizes = split_sizes(len(x), max_samples, val_fraction)
     elif name in MNIST_LIKE:
         folder, classes = MNIST_LIKE[name]
-        root = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
         try:
-            splits = present_splits(root / folder / "raw")
+            splits = present_splits(data_root(data_dir) / folder / "raw")
         except DatasetError:
             return None
         if not splits:
             return None
         if len(splits) == 1:
             ((x, _),) = splits.values()
-            total = capped(len(x), max_samples)
-            sizes = (total - val_count(total, val_fraction), val_count(total, val_fraction))
+            sizes = split_sizes(len(x), max_samples, val_fraction)
         else:
             x, x_val = splits["train"][0], splits["t10k"][0]
             k, k_val = official_split_counts(len(x), len(x_val), max_samples)

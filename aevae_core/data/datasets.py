@@ -30,7 +30,7 @@ from aevae_core.data.arrays import (
     IDX_FILES,
     MNIST_LIKE,
     capped,
-    default_data_dir,
+    data_root,
     digits_arrays,
     find_idx,
     official_split_counts,
@@ -100,7 +100,7 @@ def load_dataset(
     max_samples = int(max_samples)
     if max_samples < 0 or max_samples == 1:
         raise DatasetError(f"max_samples must be 0 (no cap) or at least 2, got {max_samples}.")
-    root = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+    root = data_root(data_dir)
     factors, factor_names = None, []
     if key == "digits":
         x, y = digits_arrays()

@@ -203,24 +203,30 @@ MANAGER_SCRIPT = textwrap.dedent(
 )
 
 
-def start_manager(ray, runs_dir: Path) -> subprocess.Popen:
+def start_manager(ray, runs_dir: Path) -> tuple[subprocess.Popen, str, RunStore]:
     """A manager in another process on the same cluster (through RAY_ADDRESS, so it ships
-    aevae_core with its job) that queues LONG and prints its id."""
+    aevae_core with its job) that queues LONG: the process, the run's id and its store,
+    once the run has logged a first step."""
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-c", MANAGER_SCRIPT, str(runs_dir), LONG.to_json()],
         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         cwd=Path(__file__).parents[2],
     )  # fmt: skip
-
-
-def test_a_manager_that_exits_interrupts_its_runs(ray_cluster, runs_dir: Path) -> None:
-    ray = ray_cluster
-    proc = start_manager(ray, runs_dir)
     try:
         run_id = proc.stdout.readline().strip()
         store = RunStore(runs_dir)
         wait_until(lambda: store.metrics(run_id, "step"), "a first step row")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, run_id, store
+
+
+def test_a_manager_that_exits_interrupts_its_runs(ray_cluster, runs_dir: Path) -> None:
+    ray = ray_cluster
+    proc, run_id, store = start_manager(ray, runs_dir)
+    try:
         proc.stdin.write("exit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=60) == 0
@@ -237,11 +243,8 @@ def test_a_dead_manager_takes_its_tasks_and_its_runs_end_interrupted(
     from aevae_core.jobs.manager import JobManager
 
     ray = ray_cluster
-    proc = start_manager(ray, runs_dir)
+    proc, run_id, store = start_manager(ray, runs_dir)
     try:
-        run_id = proc.stdout.readline().strip()
-        store = RunStore(runs_dir)
-        wait_until(lambda: store.metrics(run_id, "step"), "a first step row")
         wait_until(lambda: not cpus_free(ray), "its task to hold a CPU", timeout=10)
     finally:
         proc.send_signal(signal.SIGKILL)
