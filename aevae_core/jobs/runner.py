@@ -90,19 +90,19 @@ class StoreRecorder(Callbacks):
         self._flusher: threading.Thread | None = None
         self._cpu0 = time.process_time()
 
-    def flush(self) -> None:
+    def flush(self, **progress: Any) -> None:
+        """Write the buffered rows, and ``progress`` (the run's last_epoch etc.), in one
+        transaction: a kill never leaves an epoch row that last_epoch does not count."""
         with self._lock:
             rows, self.buffer = self.buffer, []
             self.last_flush = time.monotonic()
-            if not rows:
-                return
+            if rows and rows[-1][0] == "step":
+                progress.setdefault("last_step", rows[-1][2])
             try:
-                self.store.add_metrics(self.run_id, rows)
+                self.store.add_metrics(self.run_id, rows, **progress)
             except BaseException:
                 self.buffer = rows  # kept for the next flush
                 raise
-            if rows[-1][0] == "step":
-                self.store.update_progress(self.run_id, last_step=rows[-1][2])
 
     def _flush_loop(self) -> None:
         while True:
@@ -172,9 +172,8 @@ class StoreRecorder(Callbacks):
         row = {**record, "cpu_s": cpu_s}
         with self._lock:
             self.buffer.append(("epoch", epoch, record["step"], row))
-        self.flush()
-        self.store.update_progress(
-            self.run_id, last_epoch=epoch, last_step=record["step"], val_loss=record["val_loss"],
+        self.flush(
+            last_epoch=epoch, last_step=record["step"], val_loss=record["val_loss"],
             best_val_loss=self.best,
         )  # fmt: skip
         if self._on_epoch:

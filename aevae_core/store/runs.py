@@ -40,6 +40,8 @@ CANCEL_STOP, CANCEL_INTERRUPT = 1, 2  # values of runs.cancel_requested
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
 NAME_MAX = 40
+# What update_progress and add_metrics may set on a run's row.
+PROGRESS_FIELDS = {"last_epoch", "last_step", "total_steps", "val_loss", "best_val_loss"}
 
 
 def default_runs_dir() -> Path:
@@ -239,13 +241,7 @@ class RunStore(RunFiles, SqliteDB):
             db.execute("UPDATE runs SET backend=?, node=? WHERE id=?", (backend, node, run_id))
 
     def update_progress(self, run_id: str, **fields: Any) -> None:
-        allowed = {"last_epoch", "last_step", "total_steps", "val_loss", "best_val_loss"}
-        bad = set(fields) - allowed
-        if bad:
-            raise ValueError(f"cannot update {sorted(bad)}")
-        sets = ", ".join(f"{k}=?" for k in fields)
-        with self._connect() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*fields.values(), run_id))
+        self.add_metrics(run_id, [], **fields)
 
     def finish(
         self,
@@ -341,9 +337,16 @@ class RunStore(RunFiles, SqliteDB):
         return TrainConfig.from_json(self.get_run(run_id)["config"])
 
     # -- metrics -----------------------------------------------------------------------
-    def add_metrics(self, run_id: str, rows: list[tuple[str, int, int, dict[str, Any]]]) -> None:
-        """rows: (kind, epoch, step, data) with kind 'step' or 'epoch'."""
-        if not rows:
+    def add_metrics(
+        self, run_id: str, rows: list[tuple[str, int, int, dict[str, Any]]], **progress: Any
+    ) -> None:
+        """rows: (kind, epoch, step, data) with kind 'step' or 'epoch'; ``progress``: the run's
+        last_epoch, last_step, total_steps, val_loss or best_val_loss, set in the same
+        transaction, so a kill never leaves an epoch row the run's progress does not count."""
+        bad = set(progress) - PROGRESS_FIELDS
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}; allowed: {sorted(PROGRESS_FIELDS)}")
+        if not rows and not progress:
             return
         now = time.time()
         with self._connect() as db:
@@ -351,6 +354,9 @@ class RunStore(RunFiles, SqliteDB):
                 "INSERT INTO metrics (run_id, kind, epoch, step, time, data) VALUES (?,?,?,?,?,?)",
                 [(run_id, k, e, s, now, json.dumps(d)) for k, e, s, d in rows],
             )
+            if progress:
+                sets = ", ".join(f"{k}=?" for k in progress)
+                db.execute(f"UPDATE runs SET {sets} WHERE id=?", (*progress.values(), run_id))
 
     def metrics(self, run_id: str, kind: str = "epoch", *, after_step: int = -1) -> list[dict]:
         rows = self._query(

@@ -303,6 +303,28 @@ def test_update_progress_rejects_other_columns(store):
         store.update_progress(run_id, status="completed")
 
 
+def test_an_epoch_row_and_the_progress_that_counts_it_are_one_write(store):
+    """A worker killed between two writes once left epoch 5's row with last_epoch 4."""
+    run_id = store.create_run(CONFIG)
+    store.add_metrics(run_id, [("epoch", 1, 10, {"val_loss": 2.0})], last_epoch=1, last_step=10)
+    assert store.get_run(run_id)["last_epoch"] == 1 and store.get_run(run_id)["last_step"] == 10
+    # A refused progress field writes neither the rows nor the progress.
+    with pytest.raises(ValueError, match="allowed"):
+        store.add_metrics(run_id, [("epoch", 2, 20, {"val_loss": 1.0})], last_epoch=2, status="x")
+    assert [m["epoch"] for m in store.metrics(run_id)] == [1]
+    assert store.get_run(run_id)["last_epoch"] == 1
+    # One transaction: when the progress cannot be written (a trigger stands in for a kill
+    # between the two), the row is not written either.
+    with sqlite3.connect(store.db_path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse AFTER UPDATE OF last_epoch ON runs WHEN NEW.last_epoch = 2 "
+            "BEGIN SELECT RAISE(ABORT, 'killed'); END"
+        )
+    with pytest.raises(sqlite3.DatabaseError, match="killed"):
+        store.add_metrics(run_id, [("epoch", 2, 20, {"val_loss": 1.0})], last_epoch=2)
+    assert [m["epoch"] for m in store.metrics(run_id)] == [1]
+
+
 # ----------------------------------------------------------------------------- files
 
 
