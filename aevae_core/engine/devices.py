@@ -120,12 +120,12 @@ def cpu_cores() -> int:
 @functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 products natively (avx512_bf16 or AMX): then
-    precision "auto" trains with bf16 autocast. train.cpu_has_native_bf16's rule, without
-    importing torch (a test checks that they agree)."""
+    precision "auto" trains with bf16 autocast (fit.autocast_dtype). Read from /proc/cpuinfo,
+    without torch, so the server's pre-flight can ask it too."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
+    except OSError:  # not Linux: fp32 (bf16 emulated in software would be slower)
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
 

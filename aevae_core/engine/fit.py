@@ -18,7 +18,6 @@ sync, only at log points: see ``syncs_every_step``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ import torch
 
 from aevae_core.config import ConfigError, TrainConfig, validate
 from aevae_core.data.datasets import Dataset
+from aevae_core.engine.devices import cpu_has_native_bf16
 from aevae_core.engine.evaluate import binarize_dynamic, evaluate
 from aevae_core.engine.optim import make_optimizer
 from aevae_core.model.checkpoint import with_trained_sigma
@@ -81,17 +81,6 @@ def resolve_device(name: str) -> torch.device:
             "device", "'cuda' was asked for but no CUDA GPU is available; allowed here: auto or cpu"
         )
     return torch.device(name)
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 products natively (avx512_bf16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:  # not Linux: fp32 (bf16 emulated in software would be slower)
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:

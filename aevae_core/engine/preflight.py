@@ -17,8 +17,8 @@ step's gradients still alive: train.fit zeroes them after the forward pass):
   (im2col): the largest such buffer is added;
 * the data on the device (every image, float32; on the CPU also the loader's cached raw
   copy, one byte per value, for file-backed sets);
-* a fixed step workspace (allocator and library scratch; measured) and the runtime itself
-  (torch and the worker process).
+* where the steps run bf16 kernels natively (a CPU with avx512_bf16 or AMX), their fixed
+  scratch (measured); and the runtime itself (torch and the worker process).
 
 tests/core/test_preflight_measured.py checks the estimate against the peak memory of real
 short runs (RSS on the CPU, ``max_memory_allocated`` on a GPU), within 25%. The estimate is
@@ -40,9 +40,11 @@ from aevae_core.model.shapes import network_layers
 
 FLOAT_BYTES = 4
 RUNTIME_OVERHEAD = 400 * 2**20  # torch, numpy and the worker process themselves
-# Allocator and library scratch of a run's steps in a warmed worker, beyond its tensors:
-# a digits MLP's steps (2.8 MB of tensors) raise the peak RSS by 12.5-13 MB.
-STEP_WORKSPACE = 10 * 2**20
+# Scratch of the CPU's native bf16 kernels (oneDNN, avx512_bf16 / AMX) in a run's steps,
+# beyond its tensors: on such a CPU a digits MLP's steps (2.8 MB of tensors) raised the
+# peak RSS by 12.5-13 MB. In fp32, and with bf16 emulated on a CPU without it, the same
+# steps raised it by 2.9-3.1 MB: none (tests/core/test_preflight_measured.py).
+BF16_KERNEL_WORKSPACE = 10 * 2**20
 OPTIMIZER_STATES = {"adam": 2, "momentum": 1, "adagrad": 1, "sgd": 0}
 SAFETY = 0.9  # use at most this share of the free memory
 RAW_CACHED = ("mnist", "fashion-mnist", "kmnist", "cifar10")  # datasets.py keeps their uint8
@@ -61,12 +63,18 @@ class MemoryEstimate:
     total_bytes: int
     cast_bytes: int = 0  # bf16 autocast's copy of the weights (0 in fp32)
 
+    @property
+    def runtime_bytes(self) -> int:
+        """torch and the process, and the bf16 kernels' scratch where they run."""
+        parts = self.weights_bytes + self.cast_bytes + self.activation_bytes + self.data_bytes
+        return self.total_bytes - parts
+
     def describe(self) -> str:
         cast = f", bf16 copy {_mib(self.cast_bytes)}" if self.cast_bytes else ""
         return (
             f"{_mib(self.total_bytes)} (weights+gradients+optimiser {_mib(self.weights_bytes)}"
             f"{cast}, activations {_mib(self.activation_bytes)}, data {_mib(self.data_bytes)}, "
-            f"runtime {_mib(RUNTIME_OVERHEAD + STEP_WORKSPACE)})"
+            f"runtime {_mib(self.runtime_bytes)})"
         )
 
 
@@ -138,7 +146,8 @@ def estimate_memory(
     data = n_images * math.prod(shape) * FLOAT_BYTES
     if not gpu and config.dataset in RAW_CACHED:
         data += n_images * math.prod(shape)
-    total = weights + cast + act + data + STEP_WORKSPACE + RUNTIME_OVERHEAD
+    scratch = BF16_KERNEL_WORKSPACE if bf16 and not gpu and system.cpu_has_native_bf16() else 0
+    total = weights + cast + act + data + scratch + RUNTIME_OVERHEAD
     return MemoryEstimate(params, weights, act, data, total, cast)
 
 
