@@ -2,8 +2,9 @@
 
 It refreshes itself (``st.fragment(run_every=…)``) only while the run is queued or running,
 and reads nothing but the run store, so a refresh, a second tab or another student's browser
-all show the same run. ``refresh_every`` says how often (a class of 30 shares one server); a
-full rerun sets it again when the status changes or the first step arrives.
+all show the same run. ``train_refresh.refresh_every`` says how often (a class of 30 shares
+one server); a full rerun sets it again when the status changes, and a refresh after the
+first point is drawn.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ from pages.ui.classroom import control, refusal
 from pages.ui.common import get_run, manager, store, view
 from pages.ui.jobs_list import epoch_label
 from pages.ui.preload import note_script_run
-
-REFRESH_S = 0.5
-FIRST_POINT_REFRESH_S = 0.25  # while a starting run's first step is on its way
-QUEUED_REFRESH_S = 2.0
+from pages.ui.train_refresh import first_step, refresh_every
 
 SUGGESTIONS = {
     "diverged": "Lower the learning rate (e.g. 10x smaller) or switch to Adam, then train again.",
@@ -119,6 +117,8 @@ def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -
         return
     if shown_status in ACTIVE and run["status"] != shown_status:
         st.rerun()  # queued -> running, or ended: a full rerun sets the refresh interval
+    if st.session_state.pop(f"first_point_{run_id}", False) and not stepped:
+        st.rerun()  # the first point went out a refresh ago: now the slower refresh
     st.subheader(f"{run['model'].upper()} on {run['dataset']} · {run_id}")
     status_message(run)
     steps = view().metrics(run, "step")
@@ -162,8 +162,10 @@ def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -
             run_id, (len(epochs), len(steps)), last, run["model"] == "vae", per_epoch, epochs, steps
         )
         st.plotly_chart(fig, key=f"live_curves_{run_id}")
-        if not stepped and steps and run["status"] in ACTIVE:
-            st.rerun()  # the first point is drawn: a full rerun sets the slower refresh
+        # A full rerun right away made the browser draw the whole page with the point (0.9 s
+        # later on 2 cores); the next refresh reruns the page instead.
+        if not stepped and steps:
+            st.session_state[f"first_point_{run_id}"] = True
     if steps or epochs:
         sigma = epochs[-1].get("val_sigma") if epochs else None
         config = TrainConfig.from_json(run["config"])
@@ -174,22 +176,8 @@ def _panel(run_id: str, shown_status: str | None = None, stepped: bool = True) -
     _reconstructions(run_id)
 
 
-def refresh_every(
-    status: str | None, position: int | None, free: int, stepped: bool = True
-) -> float | None:
-    """2/s while the run trains or is next for one of the ``free`` workers (not faster: the
-    browser's redraws would slow the forkserver's start), 4/s once started with no step yet
-    (``stepped``), every 2 s further back in the queue (30 queued panels at 2/s were a third
-    of a class server's script runs), never once it has ended."""
-    if status == "running":
-        return REFRESH_S if stepped else FIRST_POINT_REFRESH_S
-    if status == "queued" and position is not None and position <= free:
-        return REFRESH_S
-    return QUEUED_REFRESH_S if status == "queued" else None
-
-
 def live_panel(run_id: str) -> None:
-    run = get_run(run_id)
+    run = first_step(run_id, get_run(run_id))
     status = run["status"] if run is not None else None
     position, free = None, 0
     if status == "queued":

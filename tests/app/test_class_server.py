@@ -216,7 +216,7 @@ def test_the_job_list_refreshes_fast_only_while_it_lists_a_running_job(clean, mo
 
 
 def test_a_queued_panel_polls_fast_only_when_next_for_a_free_worker():
-    from pages.ui.train_live import (
+    from pages.ui.train_refresh import (
         FIRST_POINT_REFRESH_S,
         QUEUED_REFRESH_S,
         REFRESH_S,
