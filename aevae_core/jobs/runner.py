@@ -235,8 +235,15 @@ def prepare_resume(store: RunStore, run_id: str) -> dict[str, Any]:
     history = [r for r in ckpt.get("history", []) if r.get("epoch", 0) <= epoch]
     store.truncate_metrics(run_id, epoch)
     have = {m["epoch"] for m in store.metrics(run_id, "epoch")}
-    store.add_metrics(
-        run_id, [("epoch", r["epoch"], r["step"], r) for r in history if r["epoch"] not in have]
+    vals = [r["val_loss"] for r in history if math.isfinite(r.get("val_loss", math.nan))]
+    progress = {}
+    if history and vals:
+        progress = dict(last_epoch=epoch, last_step=history[-1]["step"],
+                        val_loss=history[-1]["val_loss"], best_val_loss=min(vals))  # fmt: skip
+    store.add_metrics(  # the restored rows and the progress that counts them: one write
+        run_id,
+        [("epoch", r["epoch"], r["step"], r) for r in history if r["epoch"] not in have],
+        **progress,
     )
     for e in store.snapshot_epochs(run_id):
         if e > epoch:
@@ -245,15 +252,9 @@ def prepare_resume(store: RunStore, run_id: str) -> dict[str, Any]:
         if e > epoch:
             store.run_metrics_path(run_id, e).unlink(missing_ok=True)
     prune_epoch_checkpoints(store, run_id, epoch, TrainConfig.from_json(ckpt["config"]).epochs)
-    vals = [r["val_loss"] for r in history if math.isfinite(r.get("val_loss", math.nan))]
-    if history and vals:
-        if history[-1].get("val_loss") == min(vals):
-            latest = store.checkpoint_path(run_id, "latest")
-            atomic_write_bytes(store.checkpoint_path(run_id, "best"), latest.read_bytes())
-        store.update_progress(
-            run_id, last_epoch=epoch, last_step=history[-1]["step"],
-            val_loss=history[-1]["val_loss"], best_val_loss=min(vals),
-        )  # fmt: skip
+    if progress and history[-1].get("val_loss") == min(vals):
+        latest = store.checkpoint_path(run_id, "latest")
+        atomic_write_bytes(store.checkpoint_path(run_id, "best"), latest.read_bytes())
     return ckpt
 
 

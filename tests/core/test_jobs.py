@@ -700,8 +700,12 @@ def test_per_epoch_checkpoints_are_bounded_and_analysis_uses_the_nearest(runs_di
 
     latest = store.checkpoint_path(run_id)
     latest.write_bytes(store.epoch_checkpoint_path(run_id, 10).read_bytes())
+    with store._connect() as db:  # epoch 10's row lost: the checkpoint's history has it
+        db.execute("DELETE FROM metrics WHERE run_id=? AND kind='epoch' AND epoch=10", (run_id,))
     prepare_resume(store, run_id)
     assert store.checkpoint_epochs(run_id) == [1, 2, 4, 6, 8, 10]
+    assert epochs_of(store, run_id) == list(range(1, 11))
+    assert store.get_run(run_id)["last_epoch"] == 10
 
 
 def test_expected_failures_log_one_line_unexpected_ones_a_traceback(runs_dir, tmp_path, caplog):
